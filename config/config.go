@@ -1,0 +1,264 @@
+// Package config assembles the gateway's configuration from one YAML file:
+// it decodes strictly (unknown keys, wrong types and duplicate keys are
+// errors), applies each package's defaults, resolves secret references and
+// runs each package's Validate, and reports every problem at once with the
+// file, line, key path and what is allowed.
+//
+// It owns no settings of its own beyond logging: each package owns its
+// Config type and its validation.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+
+	"github.com/crmgate/crmgate/admin"
+	"github.com/crmgate/crmgate/fielderr"
+	"github.com/crmgate/crmgate/proxy"
+	"github.com/crmgate/crmgate/proxy/certs"
+	"github.com/crmgate/crmgate/secret"
+)
+
+// File is the whole configuration file.
+type File struct {
+	proxy.Config `yaml:",inline"`
+	TLS          certs.Config `yaml:"tls" jsonschema:"description=Where the serving certificates come from: ACME, files, or the development CA."`
+	Admin        admin.Config `yaml:"admin" jsonschema:"description=The admin listener: health, readiness, metrics."`
+	Log          LogConfig    `yaml:"log" jsonschema:"description=Logging."`
+}
+
+// LogConfig configures the process log.
+type LogConfig struct {
+	Level  string `yaml:"level" jsonschema:"description=debug, info (default), warn or error."`
+	Format string `yaml:"format" jsonschema:"description=json (default) or text."`
+}
+
+// Defaults fills unset fields.
+func (c *LogConfig) Defaults() {
+	if c.Level == "" {
+		c.Level = "info"
+	}
+	if c.Format == "" {
+		c.Format = "json"
+	}
+}
+
+// Validate reports every problem at once.
+func (c LogConfig) Validate() error {
+	var errs []error
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Level) {
+		errs = append(errs, fielderr.New("level", "%q is not allowed (debug, info, warn, error)", c.Level))
+	}
+	if c.Format != "json" && c.Format != "text" {
+		errs = append(errs, fielderr.New("format", "%q is not allowed (json, text)", c.Format))
+	}
+	return errors.Join(errs...)
+}
+
+// Problem is one thing wrong with a configuration file.
+type Problem struct {
+	File string
+	// Line and Column locate the key (1-based); 0 when the key is absent
+	// from the file (a required key that is missing).
+	Line, Column int
+	// Path is the key path, e.g. routes[2].path.
+	Path string
+	Msg  string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		fmt.Fprintf(&b, ":%d:%d", p.Line, p.Column)
+	}
+	b.WriteString(": ")
+	if p.Path != "" {
+		b.WriteString(p.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Error lists every problem found in a configuration file.
+type Error struct {
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Load reads, decodes, completes and validates the file at path. The
+// Resolver reads secret references; its zero value uses the process
+// environment and file system.
+func Load(path string, res secret.Resolver) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{Problems: []Problem{{File: path, Msg: err.Error()}}}
+	}
+	return Parse(path, data, res)
+}
+
+// Parse is Load for bytes already read; name is used in messages.
+func Parse(name string, data []byte, res secret.Resolver) (*File, error) {
+	var f File
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &Error{Problems: []Problem{{File: name, Msg: "the file is empty"}}}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.Strict(), yaml.DisallowDuplicateKey())
+	if err := dec.Decode(&f); err != nil {
+		return nil, &Error{Problems: []Problem{decodeProblem(name, err)}}
+	}
+	f.Defaults()
+	errs := f.resolveSecrets(res)
+	errs = append(errs, fielderr.Flatten(f.Validate())...)
+	if len(errs) == 0 {
+		return &f, nil
+	}
+	file, _ := parser.ParseBytes(data, 0)
+	e := &Error{}
+	for _, err := range errs {
+		p := Problem{File: name, Msg: err.Error()}
+		var fe *fielderr.Error
+		if errors.As(err, &fe) {
+			p.Path, p.Msg = fe.Path, fe.Msg
+			p.Line, p.Column = locate(file, fe.Path)
+		}
+		e.Problems = append(e.Problems, p)
+	}
+	return nil, e
+}
+
+// Defaults applies every package's defaults.
+func (f *File) Defaults() {
+	f.Config.Defaults()
+	f.TLS.Defaults()
+	f.Admin.Defaults()
+	f.Log.Defaults()
+}
+
+// Validate runs every package's validation, with key paths rooted at the
+// file's top level.
+func (f *File) Validate() error {
+	return errors.Join(
+		f.Config.Validate(),
+		fielderr.Prefix("tls", f.TLS.Validate()),
+		fielderr.Prefix("admin", f.Admin.Validate()),
+		fielderr.Prefix("log", f.Log.Validate()),
+	)
+}
+
+// decodeProblem turns a YAML decoding error into a Problem with position.
+func decodeProblem(name string, err error) Problem {
+	p := Problem{File: name, Msg: err.Error()}
+	var se yaml.Error
+	if errors.As(err, &se) {
+		if tk := se.GetToken(); tk != nil && tk.Position != nil {
+			p.Line, p.Column = tk.Position.Line, tk.Position.Column
+		}
+		p.Msg = se.GetMessage()
+	}
+	return p
+}
+
+// locate finds the position of a key path in the file, or of its nearest
+// ancestor that is present.
+func locate(file *ast.File, path string) (int, int) {
+	if file == nil {
+		return 0, 0
+	}
+	for p := path; p != ""; p = parent(p) {
+		yp, err := yaml.PathString("$." + p)
+		if err != nil {
+			continue
+		}
+		n, err := yp.FilterFile(file)
+		if err != nil || n == nil {
+			continue
+		}
+		if tk := n.GetToken(); tk != nil && tk.Position != nil {
+			return tk.Position.Line, tk.Position.Column
+		}
+	}
+	return 0, 0
+}
+
+func parent(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i <= 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+// resolveSecrets resolves every secret.Ref in f, reporting each failure at
+// its key path.
+func (f *File) resolveSecrets(res secret.Resolver) []error {
+	var errs []error
+	walkRefs(reflect.ValueOf(f).Elem(), "", func(path string, r *secret.Ref) {
+		if r.IsZero() {
+			return
+		}
+		if err := r.Resolve(res); err != nil {
+			errs = append(errs, fielderr.New(path, "secret %s: %v", r.String(), err))
+		}
+	})
+	return errs
+}
+
+var refType = reflect.TypeFor[secret.Ref]()
+
+func walkRefs(v reflect.Value, path string, fn func(string, *secret.Ref)) {
+	if v.Type() == refType {
+		fn(path, v.Addr().Interface().(*secret.Ref))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			walkRefs(v.Elem(), path, fn)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			sf := t.Field(i)
+			if !sf.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+			p := path
+			if !sf.Anonymous || name != "" {
+				p = fielderr.Join(path, name)
+			}
+			walkRefs(v.Field(i), p, fn)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			walkRefs(v.Index(i), fmt.Sprintf("%s[%d]", path, i), fn)
+		}
+	case reflect.Map:
+		iter := v.MapRange()
+		for iter.Next() {
+			// Map values are not addressable: resolve a copy, store it back.
+			cp := reflect.New(v.Type().Elem()).Elem()
+			cp.Set(iter.Value())
+			walkRefs(cp, fielderr.Join(path, fmt.Sprint(iter.Key().Interface())), fn)
+			v.SetMapIndex(iter.Key(), cp)
+		}
+	}
+}

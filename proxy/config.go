@@ -1,0 +1,412 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/crmgate/crmgate/fielderr"
+)
+
+// Config is the gateway's listeners, server limits, header hygiene,
+// upstreams and routes. The zero value is not valid: at least one upstream
+// and one route are required; everything else has defaults (see Defaults).
+type Config struct {
+	Listen    ListenConfig              `yaml:"listen" jsonschema:"description=Where the gateway listens."`
+	Server    ServerConfig              `yaml:"server" jsonschema:"description=Timeouts, limits and trusted proxies of the client-facing server."`
+	Headers   HeadersConfig             `yaml:"headers" jsonschema:"description=Header hygiene: identity headers the gateway owns and the security headers it adds."`
+	Upstreams map[string]UpstreamConfig `yaml:"upstreams" jsonschema:"description=The CRM backends, by name. Routes refer to these names."`
+	Routes    []RouteConfig             `yaml:"routes" jsonschema:"description=Routes, matched by host, path pattern and method. A request that matches no route is refused (404): default deny."`
+}
+
+// ListenConfig says where the gateway listens.
+type ListenConfig struct {
+	HTTPS string `yaml:"https" jsonschema:"description=Address of the TLS listener (host:port). Default :443."`
+	HTTP  string `yaml:"http" jsonschema:"description=Address of an optional plain-HTTP listener that only redirects to HTTPS and answers ACME HTTP-01 challenges. Empty: off."`
+	// PublicHTTPSPort is the port clients reach the HTTPS listener on,
+	// for redirects; 0 derives it from HTTPS.
+	PublicHTTPSPort int `yaml:"public_https_port" jsonschema:"description=Port that clients use for HTTPS when it differs from the listener's (behind port mapping); used in redirects. 0: the listener's port."`
+}
+
+// ServerConfig bounds what a client may send and how long it may take.
+type ServerConfig struct {
+	HandshakeTimeout  time.Duration `yaml:"handshake_timeout" jsonschema:"description=Longest TLS handshake. Default 10s."`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" jsonschema:"description=Longest time to read a request's headers. Default 10s."`
+	IdleTimeout       time.Duration `yaml:"idle_timeout" jsonschema:"description=How long an idle keep-alive connection stays open. Default 120s."`
+	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout" jsonschema:"description=How long a graceful shutdown waits for requests in flight. Default 20s."`
+	MaxHeaderBytes    int           `yaml:"max_header_bytes" jsonschema:"description=Largest request head (request line and headers) in bytes. Default 65536."`
+	MaxBodyBytes      int64         `yaml:"max_body_bytes" jsonschema:"description=Largest request body in bytes unless a route says otherwise. Default 10485760 (10 MiB)."`
+	TrustedProxies    []string      `yaml:"trusted_proxies" jsonschema:"description=CIDRs of proxies in front of the gateway whose X-Forwarded-For and request id headers are believed. Empty: the socket peer is the client."`
+	RequestIDHeader   string        `yaml:"request_id_header" jsonschema:"description=Header carrying the request id (accepted from trusted proxies, always sent upstream and to the client). Default X-Request-Id."`
+}
+
+// HeadersConfig is the header hygiene of the gateway.
+type HeadersConfig struct {
+	Identity []string `yaml:"identity" jsonschema:"description=Headers only the gateway may set (the CRM trusts them). Client copies are removed in every spelling (case, - _ . variants). Default X-CRM-User, X-CRM-Roles, X-CRM-Email, X-CRM-Assertion."`
+	// Strip lists further client headers to remove before forwarding.
+	Strip []string `yaml:"strip" jsonschema:"description=Further client headers to remove before forwarding."`
+	// GatewayCookiePrefix names the gateway's own cookies, which never
+	// reach the upstream.
+	GatewayCookiePrefix string               `yaml:"gateway_cookie_prefix" jsonschema:"description=Name prefix of the gateway's own cookies; they are removed before forwarding (also their __Host- and __Secure- forms). Default crmgate."`
+	Security            SecurityHeadersConfig `yaml:"security" jsonschema:"description=Security headers added to every response."`
+}
+
+// SecurityHeadersConfig says which security headers responses carry. Headers
+// the upstream sets itself are kept, except HSTS and nosniff which the
+// gateway owns.
+type SecurityHeadersConfig struct {
+	HSTSMaxAge            time.Duration `yaml:"hsts_max_age" jsonschema:"description=Strict-Transport-Security max-age. Default 8760h (one year). Negative: no HSTS header."`
+	HSTSIncludeSubdomains bool          `yaml:"hsts_include_subdomains" jsonschema:"description=Add includeSubDomains to HSTS."`
+	HSTSPreload           bool          `yaml:"hsts_preload" jsonschema:"description=Add preload to HSTS (only with include_subdomains and max-age of at least a year)."`
+	ContentSecurityPolicy string        `yaml:"content_security_policy" jsonschema:"description=CSP added when the upstream sends none. Default frame-ancestors 'none'; object-src 'none'; base-uri 'self'. Set to - for none."`
+	FrameOptions          string        `yaml:"frame_options" jsonschema:"description=X-Frame-Options added when the upstream sends none: DENY or SAMEORIGIN. Default DENY."`
+	ReferrerPolicy        string        `yaml:"referrer_policy" jsonschema:"description=Referrer-Policy added when the upstream sends none. Default strict-origin-when-cross-origin."`
+}
+
+// UpstreamConfig is one backend.
+type UpstreamConfig struct {
+	URL                   string        `yaml:"url" jsonschema:"description=Base URL of the backend: http or https scheme, host and port, no path, query or credentials."`
+	CAFile                string        `yaml:"ca_file" jsonschema:"description=PEM file of CAs that sign the backend's certificate (https only). Empty: the system roots."`
+	ClientCert            string        `yaml:"client_cert" jsonschema:"description=PEM client certificate for mTLS to the backend."`
+	ClientKey             string        `yaml:"client_key" jsonschema:"description=PEM private key of client_cert."`
+	ServerName            string        `yaml:"server_name" jsonschema:"description=TLS server name to verify instead of the URL's host."`
+	DialTimeout           time.Duration `yaml:"dial_timeout" jsonschema:"description=Longest TCP connect to the backend. Default 5s."`
+	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout" jsonschema:"description=Longest wait for the backend's response headers (504 after it). Default 30s."`
+	IdleConnTimeout       time.Duration `yaml:"idle_conn_timeout" jsonschema:"description=How long idle backend connections are kept. Default 90s."`
+	MaxIdleConns          int           `yaml:"max_idle_conns" jsonschema:"description=Idle keep-alive connections kept to the backend. Default 128."`
+	PassHost              bool          `yaml:"pass_host" jsonschema:"description=Send the client's Host header instead of the backend's host."`
+}
+
+// RouteConfig is one route.
+type RouteConfig struct {
+	ID              string        `yaml:"id" jsonschema:"description=Unique route id, used by policies, logs, metrics and audit (letters, digits, . _ -)."`
+	Host            string        `yaml:"host" jsonschema:"description=Host the route serves: exact (crm.example.com) or a wildcard (*.example.com). Empty: any host."`
+	Path            string        `yaml:"path" jsonschema:"description=Path pattern: literal segments, {name} for exactly one segment, {name...} as the last segment for the rest of the path."`
+	Methods         []string      `yaml:"methods" jsonschema:"description=Allowed methods. Default GET and HEAD."`
+	Upstream        string        `yaml:"upstream" jsonschema:"description=Name of the upstream that serves the route."`
+	Tags            []string      `yaml:"tags" jsonschema:"description=Free labels handed to the policy (e.g. pii)."`
+	Policy          string        `yaml:"policy" jsonschema:"description=Policy entrypoint that decides the route. Empty: the default entrypoint."`
+	AllowCIDRs      []string      `yaml:"allow_cidrs" jsonschema:"description=If set, only clients in these CIDRs may use the route (403 otherwise)."`
+	DenyCIDRs       []string      `yaml:"deny_cidrs" jsonschema:"description=Clients in these CIDRs are refused (403); checked before allow_cidrs."`
+	MaxBodyBytes    int64         `yaml:"max_body_bytes" jsonschema:"description=Largest request body for this route. 0: server.max_body_bytes."`
+	Timeout         time.Duration `yaml:"timeout" jsonschema:"description=Longest wait for the backend's response headers on this route. 0: the upstream's."`
+	MethodOverride  bool          `yaml:"method_override" jsonschema:"description=Honour X-HTTP-Method-Override and the _method query parameter; the effective method is then routed and decided. Default false: they are removed."`
+	AllowNonASCII   bool          `yaml:"allow_non_ascii" jsonschema:"description=Allow percent-encoded non-ASCII UTF-8 in the path. Default false: 400."`
+	CaseInsensitive bool          `yaml:"case_insensitive" jsonschema:"description=Match literal path segments case-insensitively (for backends that ignore case). Default false: paths are case-sensitive."`
+	Cache           string        `yaml:"cache" jsonschema:"description=Caching of responses: no-store (default), private, or upstream (keep the backend's Cache-Control)."`
+	WebSocket       bool          `yaml:"websocket" jsonschema:"description=Allow WebSocket upgrades on this route."`
+}
+
+// Defaults fills unset fields with their defaults.
+func (c *Config) Defaults() {
+	if c.Listen.HTTPS == "" {
+		c.Listen.HTTPS = ":443"
+	}
+	s := &c.Server
+	setDur(&s.HandshakeTimeout, 10*time.Second)
+	setDur(&s.ReadHeaderTimeout, 10*time.Second)
+	setDur(&s.IdleTimeout, 120*time.Second)
+	setDur(&s.ShutdownTimeout, 20*time.Second)
+	if s.MaxHeaderBytes == 0 {
+		s.MaxHeaderBytes = 64 << 10
+	}
+	if s.MaxBodyBytes == 0 {
+		s.MaxBodyBytes = 10 << 20
+	}
+	if s.RequestIDHeader == "" {
+		s.RequestIDHeader = "X-Request-Id"
+	}
+	h := &c.Headers
+	if h.Identity == nil {
+		h.Identity = []string{"X-CRM-User", "X-CRM-Roles", "X-CRM-Email", "X-CRM-Assertion"}
+	}
+	if h.GatewayCookiePrefix == "" {
+		h.GatewayCookiePrefix = "crmgate"
+	}
+	sec := &h.Security
+	setDur(&sec.HSTSMaxAge, 365*24*time.Hour)
+	if sec.ContentSecurityPolicy == "" {
+		sec.ContentSecurityPolicy = "frame-ancestors 'none'; object-src 'none'; base-uri 'self'"
+	}
+	if sec.FrameOptions == "" {
+		sec.FrameOptions = "DENY"
+	}
+	if sec.ReferrerPolicy == "" {
+		sec.ReferrerPolicy = "strict-origin-when-cross-origin"
+	}
+	for name, u := range c.Upstreams {
+		setDur(&u.DialTimeout, 5*time.Second)
+		setDur(&u.ResponseHeaderTimeout, 30*time.Second)
+		setDur(&u.IdleConnTimeout, 90*time.Second)
+		if u.MaxIdleConns == 0 {
+			u.MaxIdleConns = 128
+		}
+		c.Upstreams[name] = u
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		if len(r.Methods) == 0 {
+			r.Methods = []string{"GET", "HEAD"}
+		}
+		if r.Cache == "" {
+			r.Cache = "no-store"
+		}
+	}
+}
+
+func setDur(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+var (
+	routeIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	tokenRe   = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+)
+
+// KnownMethods are the methods the gateway forwards at all; any other is
+// answered 405 before routing. TRACE and CONNECT are never forwarded.
+var KnownMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// Validate reports every problem of the configuration at once. It expects
+// Defaults to have run.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(path, format string, args ...any) { errs = append(errs, fielderr.New(path, format, args...)) }
+
+	if _, _, err := net.SplitHostPort(c.Listen.HTTPS); err != nil {
+		add("listen.https", "%q is not host:port (e.g. :443 or 127.0.0.1:8443)", c.Listen.HTTPS)
+	}
+	if c.Listen.HTTP != "" {
+		if _, _, err := net.SplitHostPort(c.Listen.HTTP); err != nil {
+			add("listen.http", "%q is not host:port (e.g. :80); leave empty for no plain-HTTP listener", c.Listen.HTTP)
+		} else if c.Listen.HTTP == c.Listen.HTTPS {
+			add("listen.http", "must differ from listen.https")
+		}
+	}
+	if p := c.Listen.PublicHTTPSPort; p < 0 || p > 65535 {
+		add("listen.public_https_port", "%d is not a port (1-65535, or 0 for the listener's)", p)
+	}
+
+	s := c.Server
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"handshake_timeout", s.HandshakeTimeout}, {"read_header_timeout", s.ReadHeaderTimeout}, {"idle_timeout", s.IdleTimeout}, {"shutdown_timeout", s.ShutdownTimeout}} {
+		if d.v < 0 {
+			add("server."+d.key, "must be positive, got %s", d.v)
+		}
+	}
+	if s.MaxHeaderBytes < 1024 || s.MaxHeaderBytes > 1<<20 {
+		add("server.max_header_bytes", "%d is out of range (1024 to 1048576)", s.MaxHeaderBytes)
+	}
+	if s.MaxBodyBytes < 0 {
+		add("server.max_body_bytes", "must not be negative")
+	}
+	for i, p := range s.TrustedProxies {
+		if _, err := parsePrefix(p); err != nil {
+			add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%v", err)
+		}
+	}
+	if !tokenRe.MatchString(s.RequestIDHeader) {
+		add("server.request_id_header", "%q is not a header name", s.RequestIDHeader)
+	}
+
+	for i, h := range c.Headers.Identity {
+		if !tokenRe.MatchString(h) {
+			add(fmt.Sprintf("headers.identity[%d]", i), "%q is not a header name", h)
+		}
+	}
+	for i, h := range c.Headers.Strip {
+		if !tokenRe.MatchString(h) {
+			add(fmt.Sprintf("headers.strip[%d]", i), "%q is not a header name", h)
+		}
+	}
+	if !tokenRe.MatchString(c.Headers.GatewayCookiePrefix) || strings.ContainsAny(c.Headers.GatewayCookiePrefix, "=;,") {
+		add("headers.gateway_cookie_prefix", "%q is not a cookie name", c.Headers.GatewayCookiePrefix)
+	}
+	sec := c.Headers.Security
+	if sec.HSTSPreload && (!sec.HSTSIncludeSubdomains || sec.HSTSMaxAge < 365*24*time.Hour) {
+		add("headers.security.hsts_preload", "requires hsts_include_subdomains and hsts_max_age of at least 8760h")
+	}
+	if fo := strings.ToUpper(sec.FrameOptions); fo != "DENY" && fo != "SAMEORIGIN" && fo != "-" {
+		add("headers.security.frame_options", "%q is not allowed (DENY, SAMEORIGIN, or - for none)", sec.FrameOptions)
+	}
+	for key, v := range map[string]string{"content_security_policy": sec.ContentSecurityPolicy, "referrer_policy": sec.ReferrerPolicy} {
+		if strings.ContainsAny(v, "\r\n\x00") {
+			add("headers.security."+key, "must be one line")
+		}
+	}
+
+	if len(c.Upstreams) == 0 {
+		add("upstreams", "at least one upstream is required")
+	}
+	for _, name := range sortedKeys(c.Upstreams) {
+		errs = append(errs, fielderr.Prefix("upstreams."+name, c.Upstreams[name].validate()))
+	}
+
+	if len(c.Routes) == 0 {
+		add("routes", "at least one route is required; requests matching no route are refused")
+	}
+	seen := map[string]int{}
+	for i, r := range c.Routes {
+		path := fmt.Sprintf("routes[%d]", i)
+		if j, dup := seen[r.ID]; dup && r.ID != "" {
+			add(path+".id", "%q is already the id of routes[%d]", r.ID, j)
+		}
+		seen[r.ID] = i
+		errs = append(errs, fielderr.Prefix(path, r.validate(c.Upstreams)))
+	}
+	if len(errs) == 0 {
+		if _, err := compileRoutes(c.Routes); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (u UpstreamConfig) validate() error {
+	var errs []error
+	add := func(path, format string, args ...any) { errs = append(errs, fielderr.New(path, format, args...)) }
+	pu, err := url.Parse(u.URL)
+	switch {
+	case u.URL == "":
+		add("url", "required (e.g. http://127.0.0.1:8081)")
+	case err != nil:
+		add("url", "%q is not a URL", u.URL)
+	case pu.Scheme != "http" && pu.Scheme != "https":
+		add("url", "scheme %q is not allowed (http or https)", pu.Scheme)
+	case pu.Host == "":
+		add("url", "%q has no host", u.URL)
+	case pu.User != nil:
+		add("url", "must not contain credentials")
+	case (pu.Path != "" && pu.Path != "/") || pu.RawQuery != "" || pu.Fragment != "":
+		add("url", "must not have a path, query or fragment: the client's path is forwarded as it is")
+	}
+	if (u.CAFile != "" || u.ClientCert != "" || u.ServerName != "") && err == nil && pu.Scheme == "http" {
+		add("url", "ca_file, client_cert and server_name need an https URL")
+	}
+	if (u.ClientCert == "") != (u.ClientKey == "") {
+		add("client_key", "client_cert and client_key go together")
+	}
+	for key, d := range map[string]time.Duration{"dial_timeout": u.DialTimeout, "response_header_timeout": u.ResponseHeaderTimeout, "idle_conn_timeout": u.IdleConnTimeout} {
+		if d < 0 {
+			add(key, "must be positive, got %s", d)
+		}
+	}
+	if u.MaxIdleConns < 0 {
+		add("max_idle_conns", "must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+func (r RouteConfig) validate(upstreams map[string]UpstreamConfig) error {
+	var errs []error
+	add := func(path, format string, args ...any) { errs = append(errs, fielderr.New(path, format, args...)) }
+	if !routeIDRe.MatchString(r.ID) {
+		add("id", "%q is not a route id (1-128 of letters, digits, . _ -, starting with a letter or digit)", r.ID)
+	}
+	if r.Host != "" {
+		if err := validHostPattern(r.Host); err != nil {
+			add("host", "%v", err)
+		}
+	}
+	if _, err := parsePattern(r.Path); err != nil {
+		add("path", "%v", err)
+	}
+	for i, m := range r.Methods {
+		if !slices.Contains(KnownMethods, m) {
+			add(fmt.Sprintf("methods[%d]", i), "%q is not allowed (%s, upper case)", m, strings.Join(KnownMethods, ", "))
+		}
+	}
+	if r.Upstream == "" {
+		add("upstream", "required: the name of an entry of upstreams")
+	} else if _, ok := upstreams[r.Upstream]; !ok {
+		add("upstream", "%q is not defined under upstreams (defined: %s)", r.Upstream, strings.Join(sortedKeys(upstreams), ", "))
+	}
+	for i, p := range r.AllowCIDRs {
+		if _, err := parsePrefix(p); err != nil {
+			add(fmt.Sprintf("allow_cidrs[%d]", i), "%v", err)
+		}
+	}
+	for i, p := range r.DenyCIDRs {
+		if _, err := parsePrefix(p); err != nil {
+			add(fmt.Sprintf("deny_cidrs[%d]", i), "%v", err)
+		}
+	}
+	if r.MaxBodyBytes < 0 {
+		add("max_body_bytes", "must not be negative")
+	}
+	if r.Timeout < 0 {
+		add("timeout", "must be positive, got %s", r.Timeout)
+	}
+	switch r.Cache {
+	case "no-store", "private", "upstream":
+	default:
+		add("cache", "%q is not allowed (no-store, private, upstream)", r.Cache)
+	}
+	return errors.Join(errs...)
+}
+
+// parsePrefix accepts a CIDR or a single address (as /32 or /128).
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8 or 2001:db8::/32)", s)
+		}
+		if p.Masked() != p {
+			return netip.Prefix{}, fmt.Errorf("%q has host bits set; did you mean %s?", s, p.Masked())
+		}
+		return p, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+func parsePrefixes(ss []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(ss))
+	for _, s := range ss {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+var hostLabelRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+func validHostPattern(h string) error {
+	name := strings.TrimPrefix(h, "*.")
+	if strings.ToLower(name) != name {
+		return fmt.Errorf("%q must be lower case", h)
+	}
+	if _, err := netip.ParseAddr(name); err == nil && name == h {
+		return nil
+	}
+	for _, l := range strings.Split(name, ".") {
+		if !hostLabelRe.MatchString(l) {
+			return fmt.Errorf("%q is not a host name or *.domain wildcard", h)
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

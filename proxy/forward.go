@@ -1,0 +1,302 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crmgate/crmgate/scope"
+)
+
+// upstream is a compiled UpstreamConfig: its URL, transport and proxy.
+type upstream struct {
+	name  string
+	cfg   UpstreamConfig
+	url   *url.URL
+	proxy *httputil.ReverseProxy
+}
+
+// forward is what the forwarding stage needs from earlier stages.
+type forward struct {
+	route *route
+	in    *request
+}
+
+type forwardKey struct{}
+
+func withForward(r *http.Request, f *forward) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), forwardKey{}, f))
+}
+
+func forwardFrom(ctx context.Context) *forward {
+	f, _ := ctx.Value(forwardKey{}).(*forward)
+	return f
+}
+
+// bufferPool recycles the proxy's copy buffers: large bodies stream through
+// 32 KiB at a time without a new allocation per request.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+
+func (g *Gateway) newUpstream(name string, c UpstreamConfig) (*upstream, error) {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		Proxy:                 nil, // never through an environment proxy
+		DialContext:           (&net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          c.MaxIdleConns,
+		MaxIdleConnsPerHost:   c.MaxIdleConns,
+		IdleConnTimeout:       c.IdleConnTimeout,
+		ResponseHeaderTimeout: c.ResponseHeaderTimeout,
+		TLSHandshakeTimeout:   c.DialTimeout,
+		ExpectContinueTimeout: time.Second,
+		// Bodies pass through as they are; the gateway never decompresses
+		// behind the client's back.
+		DisableCompression: true,
+		ForceAttemptHTTP2:  u.Scheme == "https",
+	}
+	if u.Scheme == "https" {
+		tc, err := upstreamTLS(c, u)
+		if err != nil {
+			return nil, err
+		}
+		tr.TLSClientConfig = tc
+	}
+	up := &upstream{name: name, cfg: c, url: u}
+	up.proxy = &httputil.ReverseProxy{
+		Rewrite:        func(pr *httputil.ProxyRequest) { g.rewrite(up, pr) },
+		Transport:      timeoutTransport{tr},
+		FlushInterval:  -1, // stream: flush every write, no buffering of responses
+		BufferPool:     &bufferPool{},
+		ModifyResponse: func(res *http.Response) error { return g.modifyResponse(res) },
+		ErrorHandler:   func(w http.ResponseWriter, r *http.Request, err error) { g.upstreamError(up, w, r, err) },
+		ErrorLog:       nil,
+	}
+	return up, nil
+}
+
+func upstreamTLS(c UpstreamConfig, u *url.URL) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+	if c.ServerName != "" {
+		tc.ServerName = c.ServerName
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s: no PEM certificates found", c.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.ClientCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.ClientCert, c.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("client_cert: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// timeoutTransport applies a route's own response timeout, which is shorter
+// or longer than the upstream's default.
+type timeoutTransport struct{ *http.Transport }
+
+func (t timeoutTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	f := forwardFrom(r.Context())
+	if f == nil || f.route.cfg.Timeout == 0 {
+		return t.Transport.RoundTrip(r)
+	}
+	// A timer that cancels the request if no response headers come in
+	// time; stopped as soon as they do, so streaming bodies are unbounded.
+	ctx, cancel := context.WithCancelCause(r.Context())
+	timer := time.AfterFunc(f.route.cfg.Timeout, func() { cancel(errRouteTimeout) })
+	res, err := t.Transport.RoundTrip(r.WithContext(ctx))
+	if !timer.Stop() && err != nil {
+		return nil, errRouteTimeout
+	}
+	if err != nil {
+		cancel(nil)
+		return nil, err
+	}
+	res.Body = &cancelBody{ReadCloser: res.Body, cancel: func() { cancel(nil) }}
+	return res, nil
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string { return "route timeout waiting for response headers" }
+func (timeoutError) Timeout() bool { return true }
+
+var errRouteTimeout error = timeoutError{}
+
+type cancelBody struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// rewrite builds the upstream request (stage 8). httputil.ReverseProxy has
+// already removed hop-by-hop headers, those named in Connection, and
+// X-Forwarded-For/Host/Proto from pr.Out.
+func (g *Gateway) rewrite(up *upstream, pr *httputil.ProxyRequest) {
+	s := scope.From(pr.In.Context())
+	f := forwardFrom(pr.In.Context())
+	out := pr.Out
+	out.URL.Scheme = up.url.Scheme
+	out.URL.Host = up.url.Host
+	// Exactly the path routing saw, in its canonical encoding.
+	out.URL.Path = s.Path
+	out.URL.RawPath = ""
+	if s.EscapedPath != s.Path {
+		out.URL.RawPath = s.EscapedPath
+	}
+	out.URL.RawQuery = f.in.target.rawQuery
+	override := f.route.cfg.MethodOverride
+	if !override && f.in.override != "" {
+		out.URL.RawQuery = dropQueryParam(out.URL.RawQuery, "_method")
+	}
+	out.Host = up.url.Host
+	if up.cfg.PassHost {
+		out.Host = pr.In.Host
+	}
+
+	h := out.Header
+	for k := range h {
+		n := normName(k)
+		if g.drop[n] || (!override && isOverrideHeader(n)) {
+			delete(h, k)
+		}
+	}
+	if c := h.Get("Cookie"); c != "" {
+		if v := stripCookies(c, g.cookies); v != "" {
+			h.Set("Cookie", v)
+		} else {
+			h.Del("Cookie")
+		}
+	}
+	ip := s.ClientIP.String()
+	h.Set("X-Forwarded-For", ip)
+	h.Set("X-Real-Ip", ip)
+	h.Set("X-Forwarded-Proto", "https")
+	h.Set("X-Forwarded-Host", pr.In.Host)
+	h.Set(g.ridHeader, s.ID)
+	if _, ok := h["User-Agent"]; !ok {
+		// Go would otherwise add its own.
+		h["User-Agent"] = []string{""}
+	}
+}
+
+func isOverrideHeader(n string) bool {
+	for _, m := range methodOverrideHeaders {
+		if n == m {
+			return true
+		}
+	}
+	return false
+}
+
+// dropQueryParam removes every name=value pair called name from a raw
+// query, keeping the rest byte for byte.
+func dropQueryParam(q, name string) string {
+	parts := strings.Split(q, "&")
+	out := parts[:0]
+	for _, p := range parts {
+		k, _, _ := strings.Cut(p, "=")
+		if uk, err := url.QueryUnescape(k); err == nil && uk == name {
+			continue
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, "&")
+}
+
+// modifyResponse applies response hygiene (stage 10).
+func (g *Gateway) modifyResponse(res *http.Response) error {
+	s := scope.From(res.Request.Context())
+	f := forwardFrom(res.Request.Context())
+	h := res.Header
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		// The proxy writes the 101 itself on the hijacked connection.
+		s.Status = http.StatusSwitchingProtocols
+	} else if res.Request.Header.Get("Upgrade") != "" {
+		// An upgrade the backend refused: the connection is not reused,
+		// so no bytes sent after the head are read as a next request.
+		h.Set("Connection", "close")
+	}
+	// The backend may not set the gateway's cookies.
+	if cs := h.Values("Set-Cookie"); len(cs) > 0 {
+		kept := cs[:0]
+		for _, c := range cs {
+			name, _, _ := strings.Cut(c, "=")
+			if !isGatewayCookie(name, g.cookies) {
+				kept = append(kept, c)
+			}
+		}
+		if len(kept) == 0 {
+			h.Del("Set-Cookie")
+		} else {
+			h["Set-Cookie"] = kept
+		}
+	}
+	g.security.apply(h)
+	if f != nil && res.StatusCode != http.StatusSwitchingProtocols {
+		applyCache(h, f.route.cfg.Cache)
+	}
+	h.Set(g.ridHeader, s.ID)
+	return nil
+}
+
+func (g *Gateway) upstreamError(up *upstream, w http.ResponseWriter, r *http.Request, err error) {
+	e := classifyUpstreamError(r, err)
+	kind := "error"
+	switch e.Status {
+	case http.StatusGatewayTimeout:
+		kind = "timeout"
+	case StatusClientClosedRequest:
+		kind = "client_closed"
+	case http.StatusRequestEntityTooLarge:
+		kind = "body_too_large"
+	}
+	g.metrics.upstream.WithLabelValues(up.name, kind).Inc()
+	if s := scope.From(r.Context()); s != nil {
+		s.Outcome = e.Outcome
+		level := slog.LevelWarn
+		if e.Status == StatusClientClosedRequest {
+			level = slog.LevelInfo
+		}
+		g.log.LogAttrs(r.Context(), level, "upstream request failed",
+			slog.String("request_id", s.ID), slog.String("upstream", up.name), slog.String("error", err.Error()))
+	}
+	g.security.apply(w.Header())
+	writeError(w, r, e)
+}

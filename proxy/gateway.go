@@ -1,0 +1,253 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crmgate/crmgate/scope"
+)
+
+// Deps are what the gateway is given rather than creates.
+type Deps struct {
+	// Log receives JSON-ready structured logs; nil discards them.
+	Log *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Metrics registers the gateway's series; nil registers nothing.
+	Metrics prometheus.Registerer
+}
+
+// Gateway is the request pipeline: intake, client address, routing, IP
+// lists, body limits, forwarding and response headers. It is built once
+// from a validated Config; nothing on the request path re-reads the config.
+type Gateway struct {
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	router    *router
+	upstreams map[string]*upstream
+	trusted   []netip.Prefix
+	drop      map[string]bool // normalised header names removed before forwarding
+	identity  map[string]bool // normalised identity header names
+	cookies   []string        // lower-case gateway cookie prefixes
+	security  securityHeaders
+	metrics   *metrics
+	ridHeader string
+}
+
+// New builds the gateway from cfg, which must have passed Validate. It has
+// no side effects beyond registering metrics.
+func New(cfg Config, d Deps) (*Gateway, error) {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	rt, err := compileRoutes(cfg.Routes)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(d.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	g := &Gateway{
+		cfg: cfg, log: d.Log, now: d.Now, router: rt, metrics: m,
+		trusted:   parsePrefixes(cfg.Server.TrustedProxies),
+		drop:      map[string]bool{},
+		identity:  map[string]bool{},
+		cookies:   []string{strings.ToLower(cfg.Headers.GatewayCookiePrefix)},
+		security:  newSecurityHeaders(cfg.Headers.Security),
+		ridHeader: http.CanonicalHeaderKey(cfg.Server.RequestIDHeader),
+	}
+	for _, h := range spoofable {
+		g.drop[h] = true
+	}
+	for _, h := range cfg.Headers.Identity {
+		g.drop[normName(h)] = true
+		g.identity[normName(h)] = true
+	}
+	for _, h := range cfg.Headers.Strip {
+		g.drop[normName(h)] = true
+	}
+	g.drop[normName(cfg.Server.RequestIDHeader)] = true
+	g.upstreams = make(map[string]*upstream, len(cfg.Upstreams))
+	for name, uc := range cfg.Upstreams {
+		u, err := g.newUpstream(name, uc)
+		if err != nil {
+			return nil, fmt.Errorf("upstreams.%s: %w", name, err)
+		}
+		g.upstreams[name] = u
+	}
+	return g, nil
+}
+
+// ServeHTTP runs the pipeline for one request.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := &scope.Scope{Start: g.now()}
+	if info := connInfoFrom(r.Context()); info != nil {
+		s.TLS = info.tls
+	}
+	r = r.WithContext(scope.With(r.Context(), s))
+	sw := &statusWriter{ResponseWriter: w, s: s}
+	g.metrics.inflight.Inc()
+	defer g.finish(sw, r, s)
+
+	peer, client := g.clientAddr(r)
+	s.ClientIP = client
+	s.ID = g.requestID(r, peer)
+	sw.Header().Set(g.ridHeader, s.ID)
+
+	if err := g.serve(sw, r, s); err != nil {
+		g.security.apply(sw.Header())
+		if err.Outcome == "rejected" || err.Outcome == "no_route" || err.Outcome == "denied" {
+			g.metrics.rejected.WithLabelValues(rejectReason(err)).Inc()
+		}
+		writeError(sw, r, err)
+	}
+}
+
+// serve runs the stages in order; the first error ends the request and is
+// rendered by ServeHTTP. Forwarding renders its own errors, after headers
+// may have been streamed.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *scope.Scope) *HTTPError {
+	in, err := g.intake(r, s)
+	if err != nil {
+		return err
+	}
+	rt, err := g.route(r, s, in)
+	if err != nil {
+		return err
+	}
+	if err := checkIP(rt, s.ClientIP); err != nil {
+		return err
+	}
+	if err := g.limitBody(w, r, rt, in); err != nil {
+		return err
+	}
+	s.Outcome = "forwarded"
+	g.upstreams[rt.cfg.Upstream].proxy.ServeHTTP(w, withForward(r, &forward{route: rt, in: in}))
+	return nil
+}
+
+var requestIDRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{8,128}$`)
+
+// requestID accepts the id a trusted proxy sent, else makes a new one.
+func (g *Gateway) requestID(r *http.Request, peer netip.Addr) string {
+	if g.isTrusted(peer) {
+		if v := r.Header.Values(g.ridHeader); len(v) == 1 && requestIDRe.MatchString(v[0]) {
+			return v[0]
+		}
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
+	return hex.EncodeToString(b[:])
+}
+
+func (g *Gateway) finish(sw *statusWriter, r *http.Request, s *scope.Scope) {
+	g.metrics.inflight.Dec()
+	status := s.Status
+	if status == 0 {
+		// The handler wrote nothing: the client went away or the
+		// connection was hijacked (WebSocket).
+		status = StatusClientClosedRequest
+	}
+	routeID := "-"
+	if s.Route != nil {
+		routeID = s.Route.ID
+	}
+	method := s.Method
+	if method == "" {
+		method = "OTHER"
+	}
+	outcome := s.Outcome
+	if outcome == "" {
+		outcome = "unknown"
+	}
+	elapsed := g.now().Sub(s.Start)
+	g.metrics.requests.WithLabelValues(routeID, method, strconv.Itoa(status), outcome).Inc()
+	g.metrics.duration.WithLabelValues(routeID).Observe(elapsed.Seconds())
+	path := s.Path
+	if path == "" {
+		path = truncate(r.RequestURI, 256)
+	}
+	g.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("request_id", s.ID),
+		slog.String("method", r.Method),
+		slog.String("path", path),
+		slog.String("route", routeID),
+		slog.Int("status", status),
+		slog.Int64("bytes", sw.bytes),
+		slog.Duration("duration", elapsed),
+		slog.String("client_ip", s.ClientIP.String()),
+		slog.String("outcome", outcome),
+		slog.String("proto", r.Proto),
+	)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func rejectReason(e *HTTPError) string {
+	switch e.Status {
+	case http.StatusNotFound:
+		return "no_route"
+	case http.StatusMethodNotAllowed:
+		return "method"
+	case http.StatusForbidden:
+		return "ip_list"
+	case http.StatusRequestEntityTooLarge:
+		return "body_too_large"
+	}
+	return "bad_request"
+}
+
+// statusWriter records the status and size of the response into the scope.
+// It exposes the wrapped writer through Unwrap so http.ResponseController
+// (flushes, hijacks for WebSocket) reaches the real connection.
+type statusWriter struct {
+	http.ResponseWriter
+	s     *scope.Scope
+	bytes int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.s.Status == 0 && code >= 200 {
+		w.s.Status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.s.Status == 0 {
+		w.s.Status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush lets streaming responses through without buffering.
+func (w *statusWriter) Flush() {
+	if w.s.Status == 0 {
+		w.s.Status = http.StatusOK
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}

@@ -1,0 +1,142 @@
+package proxy
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// normName folds a header name the way lenient backends do before comparing
+// it (CGI and many frameworks treat -, _ and . alike and ignore case), so a
+// client cannot slip X_CRM_User past a filter that only knows X-CRM-User.
+func normName(k string) string {
+	b := []byte(strings.ToLower(k))
+	for i, c := range b {
+		if c == '_' || c == '.' {
+			b[i] = '-'
+		}
+	}
+	return string(b)
+}
+
+// spoofable are client headers that carry client addresses, hosts, schemes or
+// alternative URLs. Some backends believe them (X-Original-URL and
+// X-Rewrite-URL even override the path on IIS and Symfony), so the gateway
+// never forwards client copies; it sets the ones it owns itself.
+var spoofable = []string{
+	"forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
+	"x-forwarded-port", "x-forwarded-server", "x-forwarded-prefix", "x-forwarded-scheme",
+	"x-forwarded-ssl", "x-forwarded-uri", "x-forwarded-path", "x-forwarded-client-cert",
+	"x-original-forwarded-for", "x-real-ip", "x-client-ip", "true-client-ip",
+	"cf-connecting-ip", "fastly-client-ip", "x-cluster-client-ip", "x-proxyuser-ip",
+	"x-original-url", "x-rewrite-url", "x-original-uri", "x-original-host", "x-host",
+	"x-http-host-override", "x-url-scheme", "front-end-https", "x-arr-ssl",
+	"x-envoy-external-address", "x-envoy-original-path", "client-ip",
+}
+
+// methodOverrideHeaders are the headers frameworks read to change the method.
+var methodOverrideHeaders = []string{"x-http-method-override", "x-http-method", "x-method-override"}
+
+// securityHeaders is the compiled SecurityHeadersConfig.
+type securityHeaders struct {
+	hsts, csp, frame, referrer string
+}
+
+func newSecurityHeaders(c SecurityHeadersConfig) securityHeaders {
+	var s securityHeaders
+	if c.HSTSMaxAge > 0 {
+		s.hsts = "max-age=" + strconv.FormatInt(int64(c.HSTSMaxAge/time.Second), 10)
+		if c.HSTSIncludeSubdomains {
+			s.hsts += "; includeSubDomains"
+		}
+		if c.HSTSPreload {
+			s.hsts += "; preload"
+		}
+	}
+	if c.ContentSecurityPolicy != "-" {
+		s.csp = c.ContentSecurityPolicy
+	}
+	if c.FrameOptions != "-" {
+		s.frame = strings.ToUpper(c.FrameOptions)
+	}
+	if c.ReferrerPolicy != "-" {
+		s.referrer = c.ReferrerPolicy
+	}
+	return s
+}
+
+// apply sets the security headers on h. HSTS and nosniff are the gateway's
+// and always set; CSP, frame and referrer policies are added only when the
+// upstream did not send its own, so its stricter or page-specific choices
+// survive.
+func (s securityHeaders) apply(h http.Header) {
+	if s.hsts != "" {
+		h.Set("Strict-Transport-Security", s.hsts)
+	}
+	h.Set("X-Content-Type-Options", "nosniff")
+	if s.csp != "" && h.Get("Content-Security-Policy") == "" {
+		h.Set("Content-Security-Policy", s.csp)
+	}
+	if s.frame != "" && h.Get("X-Frame-Options") == "" {
+		h.Set("X-Frame-Options", s.frame)
+	}
+	if s.referrer != "" && h.Get("Referrer-Policy") == "" {
+		h.Set("Referrer-Policy", s.referrer)
+	}
+}
+
+// applyCache sets caching headers by the route's cache mode. Responses of a
+// gateway that authenticates must not be stored by shared caches, and must
+// vary by the credentials that produced them.
+func applyCache(h http.Header, mode string) {
+	switch mode {
+	case "upstream":
+		return
+	case "private":
+		cc := h.Get("Cache-Control")
+		if !strings.Contains(strings.ToLower(cc), "no-store") {
+			var keep []string
+			for _, d := range strings.Split(cc, ",") {
+				d = strings.TrimSpace(d)
+				ld := strings.ToLower(d)
+				if d == "" || ld == "public" || ld == "private" || strings.HasPrefix(ld, "s-maxage") {
+					continue
+				}
+				keep = append(keep, d)
+			}
+			h.Set("Cache-Control", strings.Join(append([]string{"private"}, keep...), ", "))
+		}
+	default:
+		h.Set("Cache-Control", "no-store")
+		h.Del("Expires")
+	}
+	h.Add("Vary", "Cookie, Authorization")
+}
+
+// stripCookies removes the gateway's own cookies from a Cookie header value,
+// keeping the others byte for byte. prefixes are lower case.
+func stripCookies(v string, prefixes []string) string {
+	parts := strings.Split(v, ";")
+	out := parts[:0]
+	for _, p := range parts {
+		name, _, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if isGatewayCookie(name, prefixes) || strings.TrimSpace(p) == "" {
+			continue
+		}
+		out = append(out, strings.TrimSpace(p))
+	}
+	return strings.Join(out, "; ")
+}
+
+func isGatewayCookie(name string, prefixes []string) bool {
+	n := strings.ToLower(strings.TrimSpace(name))
+	n = strings.TrimPrefix(n, "__host-")
+	n = strings.TrimPrefix(n, "__secure-")
+	for _, p := range prefixes {
+		if strings.HasPrefix(n, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,54 @@
+package proxy
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the gateway's Prometheus series. Label values come from
+// configuration (route ids, upstream names) or small fixed sets, never from
+// client input, so cardinality stays bounded.
+type metrics struct {
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	rejected   *prometheus.CounterVec
+	upstream   *prometheus.CounterVec
+	handshakes *prometheus.CounterVec
+	conns      prometheus.Gauge
+	inflight   prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crmgate_requests_total", Help: "Requests answered, by route, method, status code and outcome.",
+		}, []string{"route", "method", "code", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "crmgate_request_duration_seconds", Help: "Time from intake to the end of the response, by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crmgate_rejected_requests_total", Help: "Requests refused before forwarding, by reason.",
+		}, []string{"reason"}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crmgate_upstream_errors_total", Help: "Failed forwards, by upstream and kind (timeout, error, client_closed).",
+		}, []string{"upstream", "kind"}),
+		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crmgate_tls_handshakes_total", Help: "TLS handshakes on the client listener, by result and negotiated protocol.",
+		}, []string{"result", "protocol"}),
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "crmgate_connections_open", Help: "Client connections open.",
+		}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "crmgate_requests_in_flight", Help: "Requests being served.",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.rejected, m.upstream, m.handshakes, m.conns, m.inflight} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,90 @@
+// Package scope owns the one per-request value that travels through the
+// gateway's pipeline in the request context: what each stage learned about
+// the request (its id, the client, the route, later the subject, fingerprint
+// and decision). Each field is set once, by the stage that owns it; later
+// stages read it and never re-parse what an earlier stage parsed.
+//
+// It holds data only; it does not decide anything.
+package scope
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// Scope is the request-scope value. A nil *Scope means the request did not
+// pass through the gateway's intake (only possible in tests).
+type Scope struct {
+	// ID is the request id: accepted from a trusted proxy, else generated.
+	ID string
+	// Start is when intake began.
+	Start time.Time
+	// ClientIP is the client's address: the socket peer, or the address a
+	// trusted proxy reported.
+	ClientIP netip.Addr
+	// Path is the canonical decoded path that routing and policy see.
+	Path string
+	// EscapedPath is Path as sent upstream (canonical percent-encoding).
+	EscapedPath string
+	// Method is the effective method (after an allowed method override).
+	Method string
+	// Route is the matched route, nil before routing or when none matched.
+	Route *Route
+	// Params are the route's path parameters, decoded.
+	Params map[string]string
+	// TLS describes the client connection's TLS, nil for plain HTTP.
+	TLS *TLSInfo
+	// Status is the status the gateway answered with, filled by the
+	// response writer wrapper; 0 until the header is written.
+	Status int
+	// Outcome says how the request ended, for logs and metrics:
+	// "forwarded", "rejected", "denied", "no_route", "upstream_error".
+	Outcome string
+}
+
+// Route is what the pipeline knows of a matched route.
+type Route struct {
+	ID        string
+	Upstream  string
+	Tags      []string
+	Policy    string
+	Pattern   string
+	Websocket bool
+}
+
+// TLSInfo is what the listener captured of the client's TLS connection.
+type TLSInfo struct {
+	Version     uint16
+	CipherSuite uint16
+	ALPN        string
+	ServerName  string
+	// Hello is the ClientHello captured at handshake, nil if not captured.
+	Hello *ClientHello
+}
+
+// ClientHello keeps the ClientHello fields fingerprinting needs; copies, so
+// the handshake's buffers may be reused.
+type ClientHello struct {
+	CipherSuites      []uint16
+	SupportedCurves   []uint16
+	SupportedPoints   []uint8
+	SignatureSchemes  []uint16
+	SupportedProtos   []string
+	SupportedVersions []uint16
+	Extensions        []uint16
+	ServerName        string
+}
+
+type ctxKey struct{}
+
+// With returns ctx carrying s.
+func With(ctx context.Context, s *Scope) context.Context {
+	return context.WithValue(ctx, ctxKey{}, s)
+}
+
+// From returns the request's scope, or nil.
+func From(ctx context.Context) *Scope {
+	s, _ := ctx.Value(ctxKey{}).(*Scope)
+	return s
+}
