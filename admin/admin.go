@@ -28,10 +28,10 @@ import (
 
 // Config is the admin listener's configuration.
 type Config struct {
-	Listen string `yaml:"listen" jsonschema:"description=Address of the admin listener (health, readiness, metrics). Default 127.0.0.1:9090. Keep it off public networks."`
+	Listen string `yaml:"listen" jsonschema_description:"Address of the admin listener (health, readiness, metrics). Default 127.0.0.1:9090. Keep it off public networks."`
 	// Token, when set, is required as a bearer token for everything but
 	// /healthz and /readyz (which load balancers and probes call).
-	Token secret.Ref `yaml:"token" jsonschema:"description=Secret reference (env:NAME or file:/path) to a bearer token required for /metrics and admin operations. Empty: no token (loopback only)."`
+	Token secret.Ref `yaml:"token" jsonschema_description:"Secret reference (env:NAME or file:/path) to a bearer token required for /metrics and admin operations. Empty: no token (loopback only)."`
 }
 
 // Defaults fills unset fields.

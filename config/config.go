@@ -31,15 +31,15 @@ import (
 // File is the whole configuration file.
 type File struct {
 	proxy.Config `yaml:",inline"`
-	TLS          certs.Config `yaml:"tls" jsonschema:"description=Where the serving certificates come from: ACME, files, or the development CA."`
-	Admin        admin.Config `yaml:"admin" jsonschema:"description=The admin listener: health, readiness, metrics."`
-	Log          LogConfig    `yaml:"log" jsonschema:"description=Logging."`
+	TLS          certs.Config `yaml:"tls" jsonschema_description:"Where the serving certificates come from: ACME, files, or the development CA."`
+	Admin        admin.Config `yaml:"admin" jsonschema_description:"The admin listener: health, readiness, metrics."`
+	Log          LogConfig    `yaml:"log" jsonschema_description:"Logging."`
 }
 
 // LogConfig configures the process log.
 type LogConfig struct {
-	Level  string `yaml:"level" jsonschema:"description=debug, info (default), warn or error."`
-	Format string `yaml:"format" jsonschema:"description=json (default) or text."`
+	Level  string `yaml:"level" jsonschema_description:"debug, info (default), warn or error."`
+	Format string `yaml:"format" jsonschema_description:"json (default) or text."`
 }
 
 // Defaults fills unset fields.

@@ -18,89 +18,89 @@ import (
 // upstreams and routes. The zero value is not valid: at least one upstream
 // and one route are required; everything else has defaults (see Defaults).
 type Config struct {
-	Listen    ListenConfig              `yaml:"listen" jsonschema:"description=Where the gateway listens."`
-	Server    ServerConfig              `yaml:"server" jsonschema:"description=Timeouts, limits and trusted proxies of the client-facing server."`
-	Headers   HeadersConfig             `yaml:"headers" jsonschema:"description=Header hygiene: identity headers the gateway owns and the security headers it adds."`
-	Upstreams map[string]UpstreamConfig `yaml:"upstreams" jsonschema:"description=The CRM backends, by name. Routes refer to these names."`
-	Routes    []RouteConfig             `yaml:"routes" jsonschema:"description=Routes, matched by host, path pattern and method. A request that matches no route is refused (404): default deny."`
+	Listen    ListenConfig              `yaml:"listen" jsonschema_description:"Where the gateway listens."`
+	Server    ServerConfig              `yaml:"server" jsonschema_description:"Timeouts, limits and trusted proxies of the client-facing server."`
+	Headers   HeadersConfig             `yaml:"headers" jsonschema_description:"Header hygiene: identity headers the gateway owns and the security headers it adds."`
+	Upstreams map[string]UpstreamConfig `yaml:"upstreams" jsonschema_description:"The CRM backends, by name. Routes refer to these names."`
+	Routes    []RouteConfig             `yaml:"routes" jsonschema_description:"Routes, matched by host, path pattern and method. A request that matches no route is refused (404): default deny."`
 }
 
 // ListenConfig says where the gateway listens.
 type ListenConfig struct {
-	HTTPS string `yaml:"https" jsonschema:"description=Address of the TLS listener (host:port). Default :443."`
-	HTTP  string `yaml:"http" jsonschema:"description=Address of an optional plain-HTTP listener that only redirects to HTTPS and answers ACME HTTP-01 challenges. Empty: off."`
+	HTTPS string `yaml:"https" jsonschema_description:"Address of the TLS listener (host:port). Default :443."`
+	HTTP  string `yaml:"http" jsonschema_description:"Address of an optional plain-HTTP listener that only redirects to HTTPS and answers ACME HTTP-01 challenges. Empty: off."`
 	// PublicHTTPSPort is the port clients reach the HTTPS listener on,
 	// for redirects; 0 derives it from HTTPS.
-	PublicHTTPSPort int `yaml:"public_https_port" jsonschema:"description=Port that clients use for HTTPS when it differs from the listener's (behind port mapping); used in redirects. 0: the listener's port."`
+	PublicHTTPSPort int `yaml:"public_https_port" jsonschema_description:"Port that clients use for HTTPS when it differs from the listener's (behind port mapping); used in redirects. 0: the listener's port."`
 }
 
 // ServerConfig bounds what a client may send and how long it may take.
 type ServerConfig struct {
-	HandshakeTimeout  time.Duration `yaml:"handshake_timeout" jsonschema:"description=Longest TLS handshake. Default 10s."`
-	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" jsonschema:"description=Longest time to read a request's headers. Default 10s."`
-	IdleTimeout       time.Duration `yaml:"idle_timeout" jsonschema:"description=How long an idle keep-alive connection stays open. Default 120s."`
-	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout" jsonschema:"description=How long a graceful shutdown waits for requests in flight. Default 20s."`
-	MaxHeaderBytes    int           `yaml:"max_header_bytes" jsonschema:"description=Largest request head (request line and headers) in bytes. Default 65536."`
-	MaxBodyBytes      int64         `yaml:"max_body_bytes" jsonschema:"description=Largest request body in bytes unless a route says otherwise. Default 10485760 (10 MiB)."`
-	TrustedProxies    []string      `yaml:"trusted_proxies" jsonschema:"description=CIDRs of proxies in front of the gateway whose X-Forwarded-For and request id headers are believed. Empty: the socket peer is the client."`
-	RequestIDHeader   string        `yaml:"request_id_header" jsonschema:"description=Header carrying the request id (accepted from trusted proxies, always sent upstream and to the client). Default X-Request-Id."`
+	HandshakeTimeout  time.Duration `yaml:"handshake_timeout" jsonschema_description:"Longest TLS handshake. Default 10s."`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" jsonschema_description:"Longest time to read a request's headers. Default 10s."`
+	IdleTimeout       time.Duration `yaml:"idle_timeout" jsonschema_description:"How long an idle keep-alive connection stays open. Default 120s."`
+	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout" jsonschema_description:"How long a graceful shutdown waits for requests in flight. Default 20s."`
+	MaxHeaderBytes    int           `yaml:"max_header_bytes" jsonschema_description:"Largest request head (request line and headers) in bytes. Default 65536."`
+	MaxBodyBytes      int64         `yaml:"max_body_bytes" jsonschema_description:"Largest request body in bytes unless a route says otherwise. Default 10485760 (10 MiB)."`
+	TrustedProxies    []string      `yaml:"trusted_proxies" jsonschema_description:"CIDRs of proxies in front of the gateway whose X-Forwarded-For and request id headers are believed. Empty: the socket peer is the client."`
+	RequestIDHeader   string        `yaml:"request_id_header" jsonschema_description:"Header carrying the request id (accepted from trusted proxies, always sent upstream and to the client). Default X-Request-Id."`
 }
 
 // HeadersConfig is the header hygiene of the gateway.
 type HeadersConfig struct {
-	Identity []string `yaml:"identity" jsonschema:"description=Headers only the gateway may set (the CRM trusts them). Client copies are removed in every spelling (case, - _ . variants). Default X-CRM-User, X-CRM-Roles, X-CRM-Email, X-CRM-Assertion."`
+	Identity []string `yaml:"identity" jsonschema_description:"Headers only the gateway may set (the CRM trusts them). Client copies are removed in every spelling (case, - _ . variants). Default X-CRM-User, X-CRM-Roles, X-CRM-Email, X-CRM-Assertion."`
 	// Strip lists further client headers to remove before forwarding.
-	Strip []string `yaml:"strip" jsonschema:"description=Further client headers to remove before forwarding."`
+	Strip []string `yaml:"strip" jsonschema_description:"Further client headers to remove before forwarding."`
 	// GatewayCookiePrefix names the gateway's own cookies, which never
 	// reach the upstream.
-	GatewayCookiePrefix string               `yaml:"gateway_cookie_prefix" jsonschema:"description=Name prefix of the gateway's own cookies; they are removed before forwarding (also their __Host- and __Secure- forms). Default crmgate."`
-	Security            SecurityHeadersConfig `yaml:"security" jsonschema:"description=Security headers added to every response."`
+	GatewayCookiePrefix string               `yaml:"gateway_cookie_prefix" jsonschema_description:"Name prefix of the gateway's own cookies; they are removed before forwarding (also their __Host- and __Secure- forms). Default crmgate."`
+	Security            SecurityHeadersConfig `yaml:"security" jsonschema_description:"Security headers added to every response."`
 }
 
 // SecurityHeadersConfig says which security headers responses carry. Headers
 // the upstream sets itself are kept, except HSTS and nosniff which the
 // gateway owns.
 type SecurityHeadersConfig struct {
-	HSTSMaxAge            time.Duration `yaml:"hsts_max_age" jsonschema:"description=Strict-Transport-Security max-age. Default 8760h (one year). Negative: no HSTS header."`
-	HSTSIncludeSubdomains bool          `yaml:"hsts_include_subdomains" jsonschema:"description=Add includeSubDomains to HSTS."`
-	HSTSPreload           bool          `yaml:"hsts_preload" jsonschema:"description=Add preload to HSTS (only with include_subdomains and max-age of at least a year)."`
-	ContentSecurityPolicy string        `yaml:"content_security_policy" jsonschema:"description=CSP added when the upstream sends none. Default frame-ancestors 'none'; object-src 'none'; base-uri 'self'. Set to - for none."`
-	FrameOptions          string        `yaml:"frame_options" jsonschema:"description=X-Frame-Options added when the upstream sends none: DENY or SAMEORIGIN. Default DENY."`
-	ReferrerPolicy        string        `yaml:"referrer_policy" jsonschema:"description=Referrer-Policy added when the upstream sends none. Default strict-origin-when-cross-origin."`
+	HSTSMaxAge            time.Duration `yaml:"hsts_max_age" jsonschema_description:"Strict-Transport-Security max-age. Default 8760h (one year). Negative: no HSTS header."`
+	HSTSIncludeSubdomains bool          `yaml:"hsts_include_subdomains" jsonschema_description:"Add includeSubDomains to HSTS."`
+	HSTSPreload           bool          `yaml:"hsts_preload" jsonschema_description:"Add preload to HSTS (only with include_subdomains and max-age of at least a year)."`
+	ContentSecurityPolicy string        `yaml:"content_security_policy" jsonschema_description:"CSP added when the upstream sends none. Default frame-ancestors 'none'; object-src 'none'; base-uri 'self'. Set to - for none."`
+	FrameOptions          string        `yaml:"frame_options" jsonschema_description:"X-Frame-Options added when the upstream sends none: DENY or SAMEORIGIN. Default DENY."`
+	ReferrerPolicy        string        `yaml:"referrer_policy" jsonschema_description:"Referrer-Policy added when the upstream sends none. Default strict-origin-when-cross-origin."`
 }
 
 // UpstreamConfig is one backend.
 type UpstreamConfig struct {
-	URL                   string        `yaml:"url" jsonschema:"description=Base URL of the backend: http or https scheme, host and port, no path, query or credentials."`
-	CAFile                string        `yaml:"ca_file" jsonschema:"description=PEM file of CAs that sign the backend's certificate (https only). Empty: the system roots."`
-	ClientCert            string        `yaml:"client_cert" jsonschema:"description=PEM client certificate for mTLS to the backend."`
-	ClientKey             string        `yaml:"client_key" jsonschema:"description=PEM private key of client_cert."`
-	ServerName            string        `yaml:"server_name" jsonschema:"description=TLS server name to verify instead of the URL's host."`
-	DialTimeout           time.Duration `yaml:"dial_timeout" jsonschema:"description=Longest TCP connect to the backend. Default 5s."`
-	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout" jsonschema:"description=Longest wait for the backend's response headers (504 after it). Default 30s."`
-	IdleConnTimeout       time.Duration `yaml:"idle_conn_timeout" jsonschema:"description=How long idle backend connections are kept. Default 90s."`
-	MaxIdleConns          int           `yaml:"max_idle_conns" jsonschema:"description=Idle keep-alive connections kept to the backend. Default 128."`
-	PassHost              bool          `yaml:"pass_host" jsonschema:"description=Send the client's Host header instead of the backend's host."`
+	URL                   string        `yaml:"url" jsonschema_description:"Base URL of the backend: http or https scheme, host and port, no path, query or credentials."`
+	CAFile                string        `yaml:"ca_file" jsonschema_description:"PEM file of CAs that sign the backend's certificate (https only). Empty: the system roots."`
+	ClientCert            string        `yaml:"client_cert" jsonschema_description:"PEM client certificate for mTLS to the backend."`
+	ClientKey             string        `yaml:"client_key" jsonschema_description:"PEM private key of client_cert."`
+	ServerName            string        `yaml:"server_name" jsonschema_description:"TLS server name to verify instead of the URL's host."`
+	DialTimeout           time.Duration `yaml:"dial_timeout" jsonschema_description:"Longest TCP connect to the backend. Default 5s."`
+	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout" jsonschema_description:"Longest wait for the backend's response headers (504 after it). Default 30s."`
+	IdleConnTimeout       time.Duration `yaml:"idle_conn_timeout" jsonschema_description:"How long idle backend connections are kept. Default 90s."`
+	MaxIdleConns          int           `yaml:"max_idle_conns" jsonschema_description:"Idle keep-alive connections kept to the backend. Default 128."`
+	PassHost              bool          `yaml:"pass_host" jsonschema_description:"Send the client's Host header instead of the backend's host."`
 }
 
 // RouteConfig is one route.
 type RouteConfig struct {
-	ID              string        `yaml:"id" jsonschema:"description=Unique route id, used by policies, logs, metrics and audit (letters, digits, . _ -)."`
-	Host            string        `yaml:"host" jsonschema:"description=Host the route serves: exact (crm.example.com) or a wildcard (*.example.com). Empty: any host."`
-	Path            string        `yaml:"path" jsonschema:"description=Path pattern: literal segments, {name} for exactly one segment, {name...} as the last segment for the rest of the path."`
-	Methods         []string      `yaml:"methods" jsonschema:"description=Allowed methods. Default GET and HEAD."`
-	Upstream        string        `yaml:"upstream" jsonschema:"description=Name of the upstream that serves the route."`
-	Tags            []string      `yaml:"tags" jsonschema:"description=Free labels handed to the policy (e.g. pii)."`
-	Policy          string        `yaml:"policy" jsonschema:"description=Policy entrypoint that decides the route. Empty: the default entrypoint."`
-	AllowCIDRs      []string      `yaml:"allow_cidrs" jsonschema:"description=If set, only clients in these CIDRs may use the route (403 otherwise)."`
-	DenyCIDRs       []string      `yaml:"deny_cidrs" jsonschema:"description=Clients in these CIDRs are refused (403); checked before allow_cidrs."`
-	MaxBodyBytes    int64         `yaml:"max_body_bytes" jsonschema:"description=Largest request body for this route. 0: server.max_body_bytes."`
-	Timeout         time.Duration `yaml:"timeout" jsonschema:"description=Longest wait for the backend's response headers on this route. 0: the upstream's."`
-	MethodOverride  bool          `yaml:"method_override" jsonschema:"description=Honour X-HTTP-Method-Override and the _method query parameter; the effective method is then routed and decided. Default false: they are removed."`
-	AllowNonASCII   bool          `yaml:"allow_non_ascii" jsonschema:"description=Allow percent-encoded non-ASCII UTF-8 in the path. Default false: 400."`
-	CaseInsensitive bool          `yaml:"case_insensitive" jsonschema:"description=Match literal path segments case-insensitively (for backends that ignore case). Default false: paths are case-sensitive."`
-	Cache           string        `yaml:"cache" jsonschema:"description=Caching of responses: no-store (default), private, or upstream (keep the backend's Cache-Control)."`
-	WebSocket       bool          `yaml:"websocket" jsonschema:"description=Allow WebSocket upgrades on this route."`
+	ID              string        `yaml:"id" jsonschema_description:"Unique route id, used by policies, logs, metrics and audit (letters, digits, . _ -)."`
+	Host            string        `yaml:"host" jsonschema_description:"Host the route serves: exact (crm.example.com) or a wildcard (*.example.com). Empty: any host."`
+	Path            string        `yaml:"path" jsonschema_description:"Path pattern: literal segments, {name} for exactly one segment, {name...} as the last segment for the rest of the path."`
+	Methods         []string      `yaml:"methods" jsonschema_description:"Allowed methods. Default GET and HEAD."`
+	Upstream        string        `yaml:"upstream" jsonschema_description:"Name of the upstream that serves the route."`
+	Tags            []string      `yaml:"tags" jsonschema_description:"Free labels handed to the policy (e.g. pii)."`
+	Policy          string        `yaml:"policy" jsonschema_description:"Policy entrypoint that decides the route. Empty: the default entrypoint."`
+	AllowCIDRs      []string      `yaml:"allow_cidrs" jsonschema_description:"If set, only clients in these CIDRs may use the route (403 otherwise)."`
+	DenyCIDRs       []string      `yaml:"deny_cidrs" jsonschema_description:"Clients in these CIDRs are refused (403); checked before allow_cidrs."`
+	MaxBodyBytes    int64         `yaml:"max_body_bytes" jsonschema_description:"Largest request body for this route. 0: server.max_body_bytes."`
+	Timeout         time.Duration `yaml:"timeout" jsonschema_description:"Longest wait for the backend's response headers on this route. 0: the upstream's."`
+	MethodOverride  bool          `yaml:"method_override" jsonschema_description:"Honour X-HTTP-Method-Override and the _method query parameter; the effective method is then routed and decided. Default false: they are removed."`
+	AllowNonASCII   bool          `yaml:"allow_non_ascii" jsonschema_description:"Allow percent-encoded non-ASCII UTF-8 in the path. Default false: 400."`
+	CaseInsensitive bool          `yaml:"case_insensitive" jsonschema_description:"Match literal path segments case-insensitively (for backends that ignore case). Default false: paths are case-sensitive."`
+	Cache           string        `yaml:"cache" jsonschema_description:"Caching of responses: no-store (default), private, or upstream (keep the backend's Cache-Control)."`
+	WebSocket       bool          `yaml:"websocket" jsonschema_description:"Allow WebSocket upgrades on this route."`
 }
 
 // Defaults fills unset fields with their defaults.

@@ -1,0 +1,53 @@
+# crmgate — see README.md. `make demo` runs the demo, `make test` runs every test.
+SHELL    := /bin/bash
+GO       ?= go
+BIN      := bin/crmgate
+FUZZTIME ?= 60s
+BENCHTIME ?= 1s
+
+.PHONY: build demo test test-deps vet fuzz bench bench-go bench-e2e schema clean
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/crmgate
+
+## demo: build and run the complete demo on loopback (Ctrl-C to stop)
+demo: build
+	./$(BIN) demo $(DEMO_FLAGS)
+
+## test: install what the tests need, then vet and run every test with the race detector
+test: test-deps vet
+	$(GO) test -race -count=1 -timeout 25m ./...
+
+test-deps:
+	@$(GO) mod download
+	@command -v gofmt >/dev/null
+
+vet:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	 if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## fuzz: run every fuzz target for FUZZTIME each (seeds live in testdata/fuzz)
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+	  d=$$(dirname $$f); \
+	  for t in $$(grep -oE '^func Fuzz[A-Za-z0-9_]+' $$f | cut -d' ' -f2); do \
+	    echo "== $$d $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$d; \
+	  done; \
+	done
+
+## bench: Go micro-benchmarks, then the end-to-end harness in bench/
+bench: bench-go bench-e2e
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+bench-e2e:
+	./bench/run
+
+schema:
+	@$(GO) run ./cmd/crmgate config schema
+
+clean:
+	rm -rf bin
