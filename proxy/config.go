@@ -53,7 +53,7 @@ type HeadersConfig struct {
 	Strip []string `yaml:"strip" jsonschema_description:"Further client headers to remove before forwarding."`
 	// GatewayCookiePrefix names the gateway's own cookies, which never
 	// reach the upstream.
-	GatewayCookiePrefix string               `yaml:"gateway_cookie_prefix" jsonschema_description:"Name prefix of the gateway's own cookies; they are removed before forwarding (also their __Host- and __Secure- forms). Default crmgate."`
+	GatewayCookiePrefix string                `yaml:"gateway_cookie_prefix" jsonschema_description:"Name prefix of the gateway's own cookies; they are removed before forwarding (also their __Host- and __Secure- forms). Default crmgate."`
 	Security            SecurityHeadersConfig `yaml:"security" jsonschema_description:"Security headers added to every response."`
 }
 
