@@ -187,7 +187,7 @@ func (c *Config) Validate() error {
 	if c.Listen.HTTP != "" {
 		if _, _, err := net.SplitHostPort(c.Listen.HTTP); err != nil {
 			add("listen.http", "%q is not host:port (e.g. :80); leave empty for no plain-HTTP listener", c.Listen.HTTP)
-		} else if c.Listen.HTTP == c.Listen.HTTPS {
+		} else if c.Listen.HTTP == c.Listen.HTTPS && !strings.HasSuffix(c.Listen.HTTP, ":0") {
 			add("listen.http", "must differ from listen.https")
 		}
 	}
