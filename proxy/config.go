@@ -51,6 +51,9 @@ type HeadersConfig struct {
 	Identity []string `yaml:"identity" jsonschema_description:"Headers only the gateway may set (the CRM trusts them). Client copies are removed in every spelling (case, - _ . variants). Default X-CRM-User, X-CRM-Roles, X-CRM-Email, X-CRM-Assertion."`
 	// Strip lists further client headers to remove before forwarding.
 	Strip []string `yaml:"strip" jsonschema_description:"Further client headers to remove before forwarding."`
+	// StripResponse lists upstream response headers removed before the
+	// response reaches the client.
+	StripResponse []string `yaml:"strip_response" jsonschema_description:"Upstream response headers removed before the client sees them (they reveal backend software and versions). Default Server, X-Powered-By, X-AspNet-Version, X-AspNetMvc-Version, X-Runtime, X-Backend-Server. Set to [] to keep all."`
 	// GatewayCookiePrefix names the gateway's own cookies, which never
 	// reach the upstream.
 	GatewayCookiePrefix string                `yaml:"gateway_cookie_prefix" jsonschema_description:"Name prefix of the gateway's own cookies; they are removed before forwarding (also their __Host- and __Secure- forms). Default crmgate."`
@@ -125,6 +128,9 @@ func (c *Config) Defaults() {
 	h := &c.Headers
 	if h.Identity == nil {
 		h.Identity = []string{"X-CRM-User", "X-CRM-Roles", "X-CRM-Email", "X-CRM-Assertion"}
+	}
+	if h.StripResponse == nil {
+		h.StripResponse = []string{"Server", "X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version", "X-Runtime", "X-Backend-Server"}
 	}
 	if h.GatewayCookiePrefix == "" {
 		h.GatewayCookiePrefix = "crmgate"
@@ -227,6 +233,11 @@ func (c *Config) Validate() error {
 	for i, h := range c.Headers.Strip {
 		if !tokenRe.MatchString(h) {
 			add(fmt.Sprintf("headers.strip[%d]", i), "%q is not a header name", h)
+		}
+	}
+	for i, h := range c.Headers.StripResponse {
+		if !tokenRe.MatchString(h) {
+			add(fmt.Sprintf("headers.strip_response[%d]", i), "%q is not a header name", h)
 		}
 	}
 	if !tokenRe.MatchString(c.Headers.GatewayCookiePrefix) || strings.ContainsAny(c.Headers.GatewayCookiePrefix, "=;,") {

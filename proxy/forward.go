@@ -268,6 +268,9 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 			h["Set-Cookie"] = kept
 		}
 	}
+	for _, k := range g.cfg.Headers.StripResponse {
+		h.Del(k)
+	}
 	g.security.apply(h)
 	if f != nil && res.StatusCode != http.StatusSwitchingProtocols {
 		applyCache(h, f.route.cfg.Cache)

@@ -28,6 +28,8 @@ func echoUpstream(t *testing.T) *httptest.Server {
 			w.Header().Set("Set-Cookie", "crmgate_session=evil; Path=/")
 			w.Header().Add("Set-Cookie", "crm=1; Path=/")
 			w.Header().Set("Cache-Control", "public, max-age=60")
+			w.Header().Set("X-Powered-By", "PHP/5.4.0")
+			w.Header().Set("Server", "Apache/2.2.3 (CentOS)")
 		}
 		b, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "application/json")
@@ -303,6 +305,9 @@ func TestGatewayResponseHeaders(t *testing.T) {
 	}
 	if got := w.Header().Get("Cache-Control"); got != "private, max-age=60" {
 		t.Errorf("private route Cache-Control = %q", got)
+	}
+	if got := w.Header().Get("Server") + w.Header().Get("X-Powered-By"); got != "" {
+		t.Errorf("backend software leaked: %q", got)
 	}
 	if got := w.Header().Values("Set-Cookie"); len(got) != 1 || !strings.HasPrefix(got[0], "crm=") {
 		t.Errorf("Set-Cookie = %q, want only the CRM's own cookie", got)

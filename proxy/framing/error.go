@@ -28,6 +28,7 @@ const (
 	reasonBadCoding         = "Transfer-Encoding other than chunked"
 	reasonCodingInHTTP10    = "Transfer-Encoding in an HTTP/1.0 request"
 	reasonRepeatedHost      = "repeated Host"
+	reasonRepeatedUpgrade   = "repeated Upgrade"
 	reasonBareLF            = "line not terminated by CRLF"
 	reasonBareCR            = "bare CR"
 	reasonObsFold           = "obsolete line folding"

@@ -5,11 +5,11 @@ import "math"
 // Byte classes of RFC 9110 §5.6 and RFC 9112, looked up by table so that
 // validating a line costs one load and one test per byte.
 const (
-	classToken     = 1 << iota // tchar (RFC 9110 §5.6.2)
-	classValue                 // field-vchar, SP or HTAB (RFC 9110 §5.5)
-	classTarget                // a byte allowed in a request-target
-	classQDText                // qdtext (RFC 9110 §5.6.4)
-	classQuotedPair            // the second byte of a quoted-pair
+	classToken      = 1 << iota // tchar (RFC 9110 §5.6.2)
+	classValue                  // field-vchar, SP or HTAB (RFC 9110 §5.5)
+	classTarget                 // a byte allowed in a request-target
+	classQDText                 // qdtext (RFC 9110 §5.6.4)
+	classQuotedPair             // the second byte of a quoted-pair
 )
 
 // classes is read-only after package initialisation.
@@ -43,8 +43,6 @@ var classes = func() (t [256]uint8) {
 	}
 	return t
 }()
-
-func isToken(b byte) bool { return classes[b]&classToken != 0 }
 
 // tokenLen returns the length of the token that s starts with.
 func tokenLen(s []byte) int {
@@ -226,9 +224,14 @@ func firstOr(s []byte, def byte) byte {
 }
 
 // checkChunkExt validates the chunk-ext that follows a chunk size.
+// Whitespace between the size and the first ';' is BWS by the grammar,
+// but net/http refuses it, so it is refused here too: a body that passes
+// this parser must also pass the one behind it.
 func checkChunkExt(s []byte) string {
-	for len(s) > 0 {
-		s = trimLeftOWS(s)
+	for first := true; len(s) > 0; first = false {
+		if !first {
+			s = trimLeftOWS(s)
+		}
 		if len(s) == 0 || s[0] != ';' {
 			// Includes trailing whitespace after the size, which the
 			// grammar allows only before a ';'.

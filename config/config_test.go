@@ -1,0 +1,111 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/crmgate/crmgate/secret"
+)
+
+const strongSecret = "q8Vf2kLm9Xz4Rt7Wb1Nc6Hy3Jd5Ps0Ga8Ue2Io4Ak7+/="
+
+var testResolver = secret.Resolver{
+	LookupEnv: func(k string) (string, bool) {
+		v, ok := map[string]string{"ADMIN_TOKEN": strongSecret, "WEAK_TOKEN": "password123"}[k]
+		return v, ok
+	},
+	ReadFile: func(string) ([]byte, error) { return nil, os.ErrNotExist },
+}
+
+// Every file under testdata/bad is refused; the messages are golden, so a
+// change in wording or position is a reviewed change.
+func TestLoadErrorsGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/bad/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no test files: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := Load(f, testResolver)
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Load(%s) = %v, want *Error", f, err)
+			}
+			got := ce.Error() + "\n"
+			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create)", err)
+			}
+			if d := cmp.Diff(got, string(want)); d != "" {
+				t.Errorf("Load(%s) errors (-got +want):\n%s", f, d)
+			}
+		})
+	}
+}
+
+func TestLoadValid(t *testing.T) {
+	f, err := Load("testdata/valid.yaml", testResolver)
+	if err != nil {
+		t.Fatalf("Load(valid) = %v", err)
+	}
+	if got := string(f.Admin.Token.Value()); got != strongSecret {
+		t.Errorf("admin.token resolved to %q", got)
+	}
+	if f.Server.MaxBodyBytes != 10<<20 || f.Routes[0].Methods[0] != "GET" || f.Log.Format != "json" {
+		t.Errorf("defaults not applied: %+v", f)
+	}
+	if f.Upstreams["crm"].DialTimeout == 0 {
+		t.Errorf("upstream defaults not applied")
+	}
+}
+
+func TestSchema(t *testing.T) {
+	b, err := Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, want := range []string{`"routes"`, `"additionalProperties": false`, `"tls"`, `"pattern": "^(env:`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("schema lacks %s", want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, p := range []string{"testdata/valid.yaml"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("routes: [{id: a, path: /{x...}, upstream: u}]\nupstreams: {u: {url: 'http://h'}}"))
+	f.Add([]byte("listen: &a {https: *a}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := Parse("fuzz.yaml", data, testResolver)
+		if err == nil {
+			// Anything accepted must validate on its own again.
+			if err := file.Validate(); err != nil {
+				t.Fatalf("accepted config fails Validate: %v", err)
+			}
+			return
+		}
+		var ce *Error
+		if !errors.As(err, &ce) || len(ce.Problems) == 0 {
+			t.Fatalf("Parse error %v is not a *config.Error with problems", err)
+		}
+	})
+}
