@@ -87,8 +87,11 @@ func writeError(w http.ResponseWriter, r *http.Request, e *HTTPError) {
 	}
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if e.Status == http.StatusBadRequest || e.Status == http.StatusRequestEntityTooLarge || e.Status == http.StatusRequestHeaderFieldsTooLarge {
-		// After a malformed request the connection's state is not trusted.
+	if e.Status == http.StatusBadRequest || e.Status == http.StatusRequestEntityTooLarge ||
+		e.Status == http.StatusRequestHeaderFieldsTooLarge || r.Header.Get("Upgrade") != "" {
+		// After a malformed request the connection's state is not trusted,
+		// and after a refused upgrade the framing guard has stopped
+		// checking: the bytes that follow must never be read as requests.
 		h.Set("Connection", "close")
 	}
 	status := e.Status
