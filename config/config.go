@@ -12,9 +12,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -120,9 +123,14 @@ func Parse(name string, data []byte, res secret.Resolver) (*File, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &Error{Problems: []Problem{{File: name, Msg: "the file is empty"}}}
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.Strict(), yaml.DisallowDuplicateKey())
+	// Duplicate keys are refused by default (AllowDuplicateMapKey is not set).
+	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.Strict())
 	if err := dec.Decode(&f); err != nil {
-		return nil, &Error{Problems: []Problem{decodeProblem(name, err)}}
+		p := decodeProblem(name, err)
+		if file, perr := parser.ParseBytes(data, 0); perr == nil && p.Line > 0 {
+			p.Path = pathAt(file, p.Line, p.Column)
+		}
+		return nil, &Error{Problems: []Problem{p}}
 	}
 	f.Defaults()
 	errs := f.resolveSecrets(res)
@@ -141,12 +149,29 @@ func Parse(name string, data []byte, res secret.Resolver) (*File, error) {
 		}
 		e.Problems = append(e.Problems, p)
 	}
+	slices.SortStableFunc(e.Problems, func(a, b Problem) int {
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return a.Column - b.Column
+	})
 	return nil, e
 }
 
 // Defaults applies every package's defaults.
 func (f *File) Defaults() {
 	f.Config.Defaults()
+	// ACME challenges are answered on the gateway's own listeners; when
+	// those are not on 80/443, certmagic must know their ports, or it
+	// would try to bind 80/443 itself.
+	if f.TLS.Source == certs.SourceACME {
+		if p := listenPort(f.Listen.HTTP); f.TLS.ACME.AltHTTPPort == 0 && p != 0 && p != 80 {
+			f.TLS.ACME.AltHTTPPort = p
+		}
+		if p := listenPort(f.Listen.HTTPS); f.TLS.ACME.AltTLSALPNPort == 0 && p != 0 && p != 443 {
+			f.TLS.ACME.AltTLSALPNPort = p
+		}
+	}
 	f.TLS.Defaults()
 	f.Admin.Defaults()
 	f.Log.Defaults()
@@ -163,6 +188,15 @@ func (f *File) Validate() error {
 	)
 }
 
+func listenPort(addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
 // decodeProblem turns a YAML decoding error into a Problem with position.
 func decodeProblem(name string, err error) Problem {
 	p := Problem{File: name, Msg: err.Error()}
@@ -171,9 +205,74 @@ func decodeProblem(name string, err error) Problem {
 		if tk := se.GetToken(); tk != nil && tk.Position != nil {
 			p.Line, p.Column = tk.Position.Line, tk.Position.Column
 		}
-		p.Msg = se.GetMessage()
+		p.Msg = friendlier(se.GetMessage())
 	}
 	return p
+}
+
+var typeMismatchRe = regexp.MustCompile(`^cannot unmarshal (\S+) into Go (?:struct field \S+|value) of type (\S+)$`)
+
+// friendlier rewords the decoder's Go-centric type errors for operators.
+func friendlier(msg string) string {
+	m := typeMismatchRe.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	want := m[2]
+	switch {
+	case strings.HasPrefix(want, "int"), strings.HasPrefix(want, "uint"):
+		want = "an integer"
+	case want == "bool":
+		want = "true or false"
+	case want == "time.Duration":
+		want = "a duration such as 10s"
+	case strings.HasPrefix(want, "[]"):
+		want = "a list"
+	case strings.HasPrefix(want, "map["), strings.Contains(want, "."):
+		want = "a mapping"
+	}
+	return fmt.Sprintf("expected %s, got %s", want, m[1])
+}
+
+// pathAt returns the key path of the node at line:col, for decoding errors
+// that know only a position.
+func pathAt(file *ast.File, line, col int) string {
+	var found string
+	var walk func(n ast.Node, path string)
+	walk = func(n ast.Node, path string) {
+		if n == nil || found != "" {
+			return
+		}
+		if tk := n.GetToken(); tk != nil && tk.Position != nil && tk.Position.Line == line && tk.Position.Column == col && path != "" {
+			found = path
+			return
+		}
+		switch v := n.(type) {
+		case *ast.MappingNode:
+			for _, mv := range v.Values {
+				walk(mv, path)
+			}
+		case *ast.MappingValueNode:
+			key := fielderr.Join(path, v.Key.GetToken().Value)
+			if tk := v.Key.GetToken(); tk != nil && tk.Position != nil && tk.Position.Line == line && tk.Position.Column == col {
+				found = key
+				return
+			}
+			walk(v.Value, key)
+		case *ast.SequenceNode:
+			for i, e := range v.Values {
+				walk(e, fmt.Sprintf("%s[%d]", path, i))
+			}
+		case *ast.TagNode:
+			walk(v.Value, path)
+		case *ast.AnchorNode:
+			walk(v.Value, path)
+		}
+	}
+	for _, d := range file.Docs {
+		walk(d.Body, "")
+	}
+	return found
 }
 
 // locate finds the position of a key path in the file, or of its nearest

@@ -16,7 +16,7 @@ func Schema() ([]byte, error) {
 	r := &jsonschema.Reflector{
 		FieldNameTag:               "yaml",
 		RequiredFromJSONSchemaTags: true,
-		DoNotReference:             false,
+		DoNotReference:             true, // inline: several packages name their type Config
 		ExpandedStruct:             true,
 		Mapper: func(t reflect.Type) *jsonschema.Schema {
 			switch t {

@@ -59,7 +59,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "wrong type", yaml: valid + "server:\n  max_body_bytes: lots\n",
 			want: []string{"bad.yaml:18:", "max_body_bytes"}},
 		{name: "duplicate key", yaml: valid + "admin:\n  listen: x\n",
-			want: []string{"bad.yaml:", "duplicate"}},
+			want: []string{"bad.yaml:17:1:", `mapping key "admin" already defined at [7:1]`}},
 		{name: "undefined upstream", yaml: strings.Replace(valid, "upstream: crm", "upstream: billing", 1),
 			want: []string{"bad.yaml:16:", `routes[0].upstream: "billing" is not defined under upstreams (defined: crm)`}},
 		{name: "bad path pattern", yaml: strings.Replace(valid, "/api/contacts/{id}", "/api/../{id}", 1),

@@ -71,7 +71,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 	// spelling a lenient server folds together, plus forwarding headers.
 	t.Run("spoofed identity and forwarding headers never reach the CRM", func(t *testing.T) {
 		res, body := d.get(t, "/api/whoami",
-			"X-CRM-User", "carol", "X_CRM_User", "carol", "x-crm-user", "carol", "X.CRM.User", "carol",
+			"X-CRM-User", "carol", "X_CRM_User", "carol", "x-crm_user", "carol", "X.CRM.User", "carol",
 			"X-CRM-Roles", "admin", "X-Forwarded-For", "10.0.0.1", "X-Real-IP", "10.0.0.1", "Forwarded", "for=10.0.0.1",
 			"X-Original-URL", "/api/admin/users", "X-Forwarded-Host", "evil.example", "X-Request-Id", "chosen-by-attacker",
 			"Cookie", "crmgate_session=stolen; __Host-crmgate=x; theme=dark", "Connection", "X-Trace-Me", "X-Trace-Me", "1")
@@ -107,6 +107,13 @@ func TestGatewayEndToEnd(t *testing.T) {
 					t.Errorf("CRM saw cookies %v, want only theme=dark", v)
 				}
 			}
+		}
+	})
+
+	t.Run("duplicated identity header is refused", func(t *testing.T) {
+		res, _ := d.get(t, "/api/whoami", "X-CRM-User", "dave", "x-crm-user", "carol")
+		if res.StatusCode != 400 {
+			t.Errorf("status %d, want 400", res.StatusCode)
 		}
 	})
 

@@ -275,7 +275,7 @@ func (c *Config) Validate() error {
 		seen[r.ID] = i
 		errs = append(errs, fielderr.Prefix(path, r.validate(c.Upstreams)))
 	}
-	if len(errs) == 0 {
+	if errors.Join(errs...) == nil {
 		if _, err := compileRoutes(c.Routes); err != nil {
 			errs = append(errs, err)
 		}

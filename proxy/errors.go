@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/crmgate/crmgate/proxy/framing"
 	"github.com/crmgate/crmgate/scope"
 )
 
@@ -132,7 +133,13 @@ func wantsHTML(r *http.Request) bool {
 // oversized body, 502 otherwise.
 func classifyUpstreamError(r *http.Request, err error) *HTTPError {
 	var mbe *http.MaxBytesError
+	var fe *framing.Error
 	switch {
+	case errors.As(err, &fe) || framingErr(r.Context()) != nil:
+		// The request body broke HTTP/1 framing midway (a smuggling
+		// attempt inside chunked data): the upstream got a truncated
+		// body and its answer is discarded.
+		return &HTTPError{Status: http.StatusBadRequest, Public: "The request body is malformed.", Err: err, Outcome: "rejected"}
 	case errors.As(err, &mbe):
 		return &HTTPError{Status: http.StatusRequestEntityTooLarge, Public: "The request body is too large.", Err: err, Outcome: "rejected"}
 	case r.Context().Err() != nil && errors.Is(r.Context().Err(), context.Canceled):

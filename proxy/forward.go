@@ -275,7 +275,9 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 	if f != nil && res.StatusCode != http.StatusSwitchingProtocols {
 		applyCache(h, f.route.cfg.Cache)
 	}
-	h.Set(g.ridHeader, s.ID)
+	// The gateway set its request id on the response already; an
+	// upstream's echo of it would be a second copy.
+	h.Del(g.ridHeader)
 	return nil
 }
 

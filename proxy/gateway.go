@@ -137,6 +137,12 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *scope.Scope) 
 		return err
 	}
 	s.Outcome = "forwarded"
+	if r.ProtoMajor == 1 && r.Body != nil && r.Body != http.NoBody {
+		// Bodies stream both ways at once (uploads that the CRM answers
+		// while reading); without this, Go's HTTP/1 server stops reading
+		// the request body once the response has begun.
+		_ = http.NewResponseController(w).EnableFullDuplex()
+	}
 	g.upstreams[rt.cfg.Upstream].proxy.ServeHTTP(w, withForward(r, &forward{route: rt, in: in}))
 	return nil
 }

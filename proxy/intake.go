@@ -270,7 +270,7 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request, rt *route, i
 		if errors.As(err, &mbe) {
 			return &HTTPError{Status: http.StatusRequestEntityTooLarge, Public: "The request body is too large.", Outcome: "rejected", Err: err}
 		}
-		if errors.Is(r.Context().Err(), context.Canceled) {
+		if framingErr(r.Context()) == nil && errors.Is(r.Context().Err(), context.Canceled) {
 			return &HTTPError{Status: StatusClientClosedRequest, Err: err, Outcome: "client_closed"}
 		}
 		return reject(http.StatusBadRequest, "The request body could not be read.", err)

@@ -23,6 +23,16 @@ import (
 // connInfo is what the listener learned of a connection at its handshake.
 type connInfo struct {
 	tls *scope.TLSInfo
+	// h1 is the framing guard of an HTTP/1 connection, nil for HTTP/2.
+	h1 *framing.Conn
+}
+
+// framingErr reports the framing violation of the request's connection.
+func framingErr(ctx context.Context) error {
+	if c := connInfoFrom(ctx); c != nil && c.h1 != nil {
+		return c.h1.Err()
+	}
+	return nil
 }
 
 type connInfoKey struct{}
@@ -257,7 +267,9 @@ func (s *Server) handshake(raw net.Conn) {
 		s.metrics.conns.Dec()
 		tc.Close()
 	default:
-		hc := &h1Conn{Conn: framing.NewConn(tc, framing.Limits{MaxHeadBytes: s.cfg.Server.MaxHeaderBytes + 4096}), info: info}
+		fc := framing.NewConn(tc, framing.Limits{MaxHeadBytes: s.cfg.Server.MaxHeaderBytes + 4096})
+		info.h1 = fc
+		hc := &h1Conn{Conn: fc, info: info}
 		if !s.h1ln.push(hc, s.ctx) {
 			s.metrics.conns.Dec()
 			tc.Close()
@@ -375,3 +387,17 @@ func (q *connQueue) Close() error {
 }
 
 func (q *connQueue) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// Close releases the listeners of a server that was bound but will not
+// serve (start-up failed after Listen).
+func (s *Server) Close() error {
+	s.cancel()
+	var err error
+	if s.ln != nil {
+		err = s.ln.Close()
+	}
+	if s.httpLn != nil {
+		_ = s.httpLn.Close()
+	}
+	return err
+}

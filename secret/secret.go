@@ -70,8 +70,14 @@ func MustParseRef(s string) Ref {
 // program itself (the demo). Its source reads "generated".
 func FromValue(v []byte) Ref { return Ref{source: "generated", value: append([]byte(nil), v...)} }
 
-// String returns the reference, never the value.
-func (r Ref) String() string { return r.source }
+// String returns the reference, never the value. A literal value written
+// where a reference belongs is not echoed either.
+func (r Ref) String() string {
+	if _, err := ParseRef(r.source); err != nil && r.source != "generated" {
+		return "(not a reference)"
+	}
+	return r.source
+}
 
 // IsZero reports whether the reference is unset.
 func (r Ref) IsZero() bool { return r.source == "" }
@@ -82,13 +88,11 @@ func (r Ref) Value() []byte { return r.value }
 // MarshalText writes the reference, never the value.
 func (r Ref) MarshalText() ([]byte, error) { return []byte(r.source), nil }
 
-// UnmarshalText parses a reference; it does not resolve it.
+// UnmarshalText keeps the reference as written; Resolve checks its form,
+// so that a malformed reference is reported with its key like any other
+// problem of the secret.
 func (r *Ref) UnmarshalText(b []byte) error {
-	p, err := ParseRef(string(b))
-	if err != nil {
-		return err
-	}
-	*r = p
+	*r = Ref{source: string(b)}
 	return nil
 }
 
@@ -97,6 +101,9 @@ func (r *Ref) UnmarshalText(b []byte) error {
 func (r *Ref) Resolve(res Resolver) error {
 	if r.source == "generated" {
 		return Check(r.value)
+	}
+	if _, err := ParseRef(r.source); err != nil {
+		return err
 	}
 	kind, arg, _ := strings.Cut(r.source, ":")
 	var v []byte

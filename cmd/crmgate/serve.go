@@ -72,24 +72,27 @@ func startGateway(ctx context.Context, f *config.File, log *slog.Logger) (*runni
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	cm := certs.New(f.TLS, log.With("component", "certs"), time.Now)
-	if err := cm.Start(ctx); err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
-	}
 	gw, err := proxy.New(f.Config, proxy.Deps{Log: log, Now: time.Now, Metrics: reg})
 	if err != nil {
-		cm.Close()
 		return nil, err
 	}
 	srv := gw.NewServer(cm.TLSConfig(), cm.HTTPChallengeHandler)
 	adm := admin.New(f.Admin, log.With("component", "admin"), reg)
+	// Bind first: with ACME, certmagic may start a challenge at once and
+	// must find the gateway's listeners already answering it.
 	if err := srv.Listen(); err != nil {
-		cm.Close()
 		return nil, err
 	}
 	if err := adm.Listen(); err != nil {
-		cm.Close()
+		srv.Close()
 		return nil, err
 	}
+	if err := cm.Start(ctx); err != nil {
+		srv.Close()
+		adm.Close()
+		return nil, fmt.Errorf("tls.%w", err)
+	}
+	adm.AddCheck("tls", func(context.Context) error { return cm.Status().Err })
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx) })
 	g.Go(func() error { return adm.Serve(gctx) })

@@ -65,8 +65,9 @@ type Conn struct {
 	conn   net.Conn
 	maxBuf int
 
-	raw    atomic.Bool // set by Passthrough
-	closed atomic.Bool // set by Close
+	raw    atomic.Bool           // set by Passthrough
+	closed atomic.Bool           // set by Close
+	failed atomic.Pointer[Error] // the violation, once Read has returned it
 
 	// What follows belongs to the reader.
 	p parser
@@ -122,6 +123,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 				p.grace = 0
 				continue
 			}
+			c.failed.CompareAndSwap(nil, p.err)
 			return 0, p.err
 		}
 		if err := c.rerr; err != nil {
@@ -176,6 +178,17 @@ func (c *Conn) closedError() error {
 // CONNECT. It takes effect at the next Read and has no effect after a
 // violation was reported. It is safe to call from any goroutine.
 func (c *Conn) Passthrough() { c.raw.Store(true) }
+
+// Err returns the framing violation the connection was refused for, nil
+// while its framing is valid. Safe for concurrent use: a handler whose
+// request context was cancelled by a failed body read uses it to tell a
+// smuggling attempt from a client that went away.
+func (c *Conn) Err() error {
+	if e := c.failed.Load(); e != nil {
+		return e
+	}
+	return nil
+}
 
 // Unwrap returns the wrapped connection, for example to reach its
 // tls.ConnectionState. Reading from it directly bypasses validation.
