@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/crmgate/crmgate/internal/pebbletest"
 )
 
 // challengeListeners are the test's stand-ins for the gateway's plain-HTTP
@@ -93,7 +95,7 @@ func TestACMEPebble(t *testing.T) {
 	defer cancel()
 	log, _ := testLogger(t)
 	l := newChallengeListeners(t)
-	p := startPebble(ctx, t, l.httpPort, l.tlsPort)
+	p := pebbletest.Start(ctx, t, l.httpPort, l.tlsPort)
 
 	tests := []struct {
 		challenge                 string

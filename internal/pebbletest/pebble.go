@@ -1,10 +1,17 @@
-package certs
+// Package pebbletest runs Pebble, Let's Encrypt's ACME test server, for
+// tests: built from the module cache (it is a tool of this module, so go.mod
+// pins its version), on loopback ports, stopped when the test ends.
+//
+// It is test support only; nothing in the gateway imports it.
+package pebbletest
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -13,27 +20,26 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// pebble is a running Pebble ACME server.
-type pebble struct {
+// Server is a running Pebble.
+type Server struct {
 	// DirectoryURL is the ACME directory.
 	DirectoryURL string
 	// TrustedRootsFile is the CA of Pebble's own HTTPS certificate.
 	TrustedRootsFile string
-	// Roots is the CA that signs the certificates Pebble issues.
+	// Roots holds Root, the CA that signs the certificates Pebble issues.
 	Roots *x509.CertPool
 	Root  *x509.Certificate
 }
 
-// startPebble builds Pebble from the module cache (it is a tool of this
-// module, so go.mod pins its version and CI's go mod download fetches it),
-// runs it on loopback ports and stops it when the test ends. Pebble
-// validates challenges by connecting to localhost on httpPort (HTTP-01)
-// and tlsPort (TLS-ALPN-01).
-func startPebble(ctx context.Context, t *testing.T, httpPort, tlsPort int) *pebble {
+// Start builds and runs Pebble. Pebble validates challenges by connecting
+// to localhost on httpPort (HTTP-01) and tlsPort (TLS-ALPN-01), for real:
+// no "always valid" shortcut is set.
+func Start(ctx context.Context, t testing.TB, httpPort, tlsPort int) *Server {
 	t.Helper()
 	const pkg = "github.com/letsencrypt/pebble/v2"
 	dir := t.TempDir()
@@ -49,11 +55,8 @@ func startPebble(ctx context.Context, t *testing.T, httpPort, tlsPort int) *pebb
 	// localhost and 127.0.0.1 and signed by pebble.minica.pem.
 	certsDir := filepath.Join(strings.TrimSpace(string(out)), "test", "certs")
 
-	listen, mgmt := freePort(t), freePort(t)
-	var cfg struct {
-		Pebble map[string]any `json:"pebble"`
-	}
-	cfg.Pebble = map[string]any{
+	listen, mgmt := FreePort(t), FreePort(t)
+	cfg := map[string]any{"pebble": map[string]any{
 		"listenAddress":           fmt.Sprintf("127.0.0.1:%d", listen),
 		"managementListenAddress": fmt.Sprintf("127.0.0.1:%d", mgmt),
 		"certificate":             filepath.Join(certsDir, "localhost", "cert.pem"),
@@ -62,13 +65,15 @@ func startPebble(ctx context.Context, t *testing.T, httpPort, tlsPort int) *pebb
 		"tlsPort":                 tlsPort,
 		"ocspResponderURL":        "",
 		"keyAlgorithm":            "ecdsa",
-	}
+	}}
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfgFile := filepath.Join(dir, "pebble.json")
-	writeFile(t, cfgFile, cfgJSON)
+	if err := os.WriteFile(cfgFile, cfgJSON, 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	logs := &logBuffer{}
 	cmd := exec.Command(bin, "-config", cfgFile)
@@ -94,14 +99,16 @@ func startPebble(ctx context.Context, t *testing.T, httpPort, tlsPort int) *pebb
 		}
 	})
 
-	p := &pebble{
+	p := &Server{
 		DirectoryURL:     fmt.Sprintf("https://127.0.0.1:%d/dir", listen),
 		TrustedRootsFile: filepath.Join(certsDir, "pebble.minica.pem"),
 	}
-	minica, err := CertPool(p.TrustedRootsFile)
+	minicaPEM, err := os.ReadFile(p.TrustedRootsFile)
 	if err != nil {
 		t.Fatal(err)
 	}
+	minica := x509.NewCertPool()
+	minica.AppendCertsFromPEM(minicaPEM)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: minica}}}
 	t.Cleanup(client.CloseIdleConnections)
 	get := func(url string) ([]byte, error) {
@@ -133,20 +140,43 @@ func startPebble(ctx context.Context, t *testing.T, httpPort, tlsPort int) *pebb
 	if err != nil {
 		t.Fatalf("fetching pebble's root: %v", err)
 	}
-	chain, err := parseChain(rootPEM)
+	block, _ := pem.Decode(rootPEM)
+	if block == nil {
+		t.Fatalf("pebble's root is not PEM: %q", rootPEM)
+	}
+	p.Root, err = x509.ParseCertificate(block.Bytes)
 	if err != nil {
 		t.Fatalf("pebble's root: %v", err)
 	}
-	p.Root = chain[0]
 	p.Roots = x509.NewCertPool()
 	p.Roots.AddCert(p.Root)
 	return p
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort(t testing.TB) int {
 	t.Helper()
-	ln := listenLoopback(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
