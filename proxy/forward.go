@@ -191,9 +191,10 @@ func (g *Gateway) rewrite(up *upstream, pr *httputil.ProxyRequest) {
 	}
 
 	h := out.Header
+	var buf [64]byte
 	for k := range h {
-		n := normName(k)
-		if g.drop[n] || (!override && isOverrideHeader(n)) {
+		n := foldName(buf[:0], k)
+		if g.drop[string(n)] || (!override && isOverrideHeader(n)) {
 			delete(h, k)
 		}
 	}
@@ -216,9 +217,9 @@ func (g *Gateway) rewrite(up *upstream, pr *httputil.ProxyRequest) {
 	}
 }
 
-func isOverrideHeader(n string) bool {
+func isOverrideHeader(n []byte) bool {
 	for _, m := range methodOverrideHeaders {
-		if n == m {
+		if string(n) == m {
 			return true
 		}
 	}

@@ -11,13 +11,25 @@ import (
 // it (CGI and many frameworks treat -, _ and . alike and ignore case), so a
 // client cannot slip X_CRM_User past a filter that only knows X-CRM-User.
 func normName(k string) string {
-	b := []byte(strings.ToLower(k))
-	for i, c := range b {
-		if c == '_' || c == '.' {
-			b[i] = '-'
+	var buf [64]byte
+	return string(foldName(buf[:0], k))
+}
+
+// foldName appends the folded form of k to dst. Callers on the request
+// path fold into a stack buffer and look the result up with
+// m[string(b)], which does not allocate.
+func foldName(dst []byte, k string) []byte {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_' || c == '.':
+			c = '-'
 		}
+		dst = append(dst, c)
 	}
-	return string(b)
+	return dst
 }
 
 // spoofable are client headers that carry client addresses, hosts, schemes or

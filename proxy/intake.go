@@ -63,12 +63,13 @@ func (g *Gateway) intake(r *http.Request, s *scope.Scope) (*request, *HTTPError)
 			return nil, reject(http.StatusBadRequest, "The header "+k+" must not be repeated.", ErrDuplicateHeader)
 		}
 	}
+	var buf [64]byte
 	for k, v := range r.Header {
-		n := normName(k)
-		if len(v) > 1 && g.identity[n] {
+		n := foldName(buf[:0], k)
+		if len(v) > 1 && g.identity[string(n)] {
 			return nil, reject(http.StatusBadRequest, "A header that only the gateway may set was repeated.", ErrDuplicateHeader)
 		}
-		if slices.Contains(methodOverrideHeaders, n) {
+		if isOverrideHeader(n) {
 			for _, m := range v {
 				if err := in.setOverride(m); err != nil {
 					return nil, reject(http.StatusBadRequest, "The method override is invalid.", err)
