@@ -87,15 +87,10 @@ func parseTarget(raw string) (target, error) {
 		c := rawPath[i]
 		switch {
 		case c == '%':
-			if i+2 >= len(rawPath) {
-				return t, ErrBadEscape
+			b, err := unescapeAt(rawPath, i)
+			if err != nil {
+				return t, err
 			}
-			hi, ok1 := unhex(rawPath[i+1])
-			lo, ok2 := unhex(rawPath[i+2])
-			if !ok1 || !ok2 {
-				return t, ErrBadEscape
-			}
-			b := hi<<4 | lo
 			i += 2
 			switch {
 			case b == '/':
@@ -166,15 +161,10 @@ func checkQuery(q string) error {
 		c := q[i]
 		switch {
 		case c == '%':
-			if i+2 >= len(q) {
-				return ErrBadEscape
+			b, err := unescapeAt(q, i)
+			if err != nil {
+				return err
 			}
-			hi, ok1 := unhex(q[i+1])
-			lo, ok2 := unhex(q[i+2])
-			if !ok1 || !ok2 {
-				return ErrBadEscape
-			}
-			b := hi<<4 | lo
 			i += 2
 			if b < 0x20 || b == 0x7f {
 				return ErrControl
@@ -211,6 +201,19 @@ func checkQuery(q string) error {
 }
 
 const upperhex = "0123456789ABCDEF"
+
+// unescapeAt decodes the percent-escape that starts at s[i] ('%').
+func unescapeAt(s string, i int) (byte, error) {
+	if i+2 >= len(s) {
+		return 0, ErrBadEscape
+	}
+	hi, ok1 := unhex(s[i+1])
+	lo, ok2 := unhex(s[i+2])
+	if !ok1 || !ok2 {
+		return 0, ErrBadEscape
+	}
+	return hi<<4 | lo, nil
+}
 
 func unhex(c byte) (byte, bool) {
 	switch {
