@@ -65,7 +65,8 @@ type Server struct {
 
 	ln, httpLn net.Listener
 	hellos     sync.Map // raw net.Conn → *scope.ClientHello, during handshakes
-	handshakes sync.WaitGroup
+	handshakes counter // TLS handshakes in progress
+	h2conns    counter // HTTP/2 connections being served
 	ctx        context.Context
 	cancel     context.CancelFunc
 }
@@ -186,7 +187,10 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 func (s *Server) shutdown() {
-	s.cancel()
+	// Stop accepting, let requests in flight finish (HTTP/2 connections
+	// get a GOAWAY through h1's shutdown hooks), and only then cancel the
+	// connections' base context.
+	defer s.cancel()
 	s.ln.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
 	defer cancel()
@@ -204,7 +208,51 @@ func (s *Server) shutdown() {
 		})
 	}
 	wg.Wait()
-	s.handshakes.Wait()
+	// h1's shutdown sent HTTP/2 connections a GOAWAY but does not wait
+	// for them; they close once their last stream is answered.
+	select {
+	case <-s.h2conns.idle():
+	case <-sctx.Done():
+	}
+	s.cancel()
+	<-s.handshakes.idle()
+}
+
+// counter counts things in progress and tells when none are. Unlike a
+// sync.WaitGroup it may be incremented while another goroutine waits.
+type counter struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{}
+}
+
+func (c *counter) add() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == 0 {
+		c.zero = make(chan struct{})
+	}
+	c.n++
+}
+
+func (c *counter) done() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n--; c.n == 0 {
+		close(c.zero)
+	}
+}
+
+// idle returns a channel that is closed when the count is zero.
+func (c *counter) idle() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == 0 {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	return c.zero
 }
 
 func (s *Server) acceptLoop() error {
@@ -223,7 +271,7 @@ func (s *Server) acceptLoop() error {
 		}
 		delay = 0
 		s.metrics.conns.Inc()
-		s.handshakes.Add(1)
+		s.handshakes.add()
 		go s.handshake(c)
 	}
 }
@@ -231,7 +279,7 @@ func (s *Server) acceptLoop() error {
 // handshake completes TLS on raw and hands the connection to the HTTP/2 or
 // HTTP/1 server by the negotiated protocol.
 func (s *Server) handshake(raw net.Conn) {
-	defer s.handshakes.Done()
+	defer s.handshakes.done()
 	defer s.hellos.Delete(raw)
 	_ = raw.SetDeadline(time.Now().Add(s.cfg.Server.HandshakeTimeout))
 	tc := tls.Server(raw, s.tls)
@@ -253,7 +301,9 @@ func (s *Server) handshake(raw net.Conn) {
 	s.metrics.handshakes.WithLabelValues("ok", st.NegotiatedProtocol).Inc()
 	switch st.NegotiatedProtocol {
 	case "h2":
+		s.h2conns.add()
 		go func() {
+			defer s.h2conns.done()
 			defer s.metrics.conns.Dec()
 			s.h2.ServeConn(tc, &http2.ServeConnOpts{
 				Context:    withConnInfo(s.ctx, info),

@@ -194,3 +194,41 @@ func TestServerHandshakeTimeout(t *testing.T) {
 		t.Errorf("idle handshake: read returned %v after %s, want the server to close within ~200ms", err, time.Since(start))
 	}
 }
+
+// A request in flight when shutdown begins is answered, on HTTP/1.1 and
+// HTTP/2, before the server stops.
+func TestServerGracefulShutdown(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		io.WriteString(w, "done")
+	}))
+	defer up.Close()
+	for _, h2 := range []bool{false, true} {
+		rs := startServer(t, up.URL, nil)
+		got := make(chan string, 1)
+		go func() {
+			res, err := rs.client(h2).Get(rs.url("/api/contacts"))
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			got <- string(b)
+		}()
+		time.Sleep(200 * time.Millisecond)
+		rs.cancel()
+		time.Sleep(100 * time.Millisecond)
+		release <- struct{}{}
+		if s := <-got; s != "done" {
+			t.Errorf("h2=%v: in-flight request got %q, want it answered", h2, s)
+		}
+		select {
+		case <-rs.done:
+		case <-time.After(5 * time.Second):
+			t.Errorf("h2=%v: server did not stop after the request finished", h2)
+		}
+		rs.done <- nil // for the cleanup
+	}
+}
