@@ -65,8 +65,8 @@ type Server struct {
 
 	ln, httpLn net.Listener
 	hellos     sync.Map // raw net.Conn → *scope.ClientHello, during handshakes
-	handshakes counter // TLS handshakes in progress
-	h2conns    counter // HTTP/2 connections being served
+	handshakes counter  // TLS handshakes in progress
+	h2conns    counter  // HTTP/2 connections being served
 	ctx        context.Context
 	cancel     context.CancelFunc
 }
