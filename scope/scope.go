@@ -35,6 +35,10 @@ type Scope struct {
 	Params map[string]string
 	// TLS describes the client connection's TLS, nil for plain HTTP.
 	TLS *TLSInfo
+	// Subject is who is calling; nil before identification.
+	Subject *Subject
+	// Session is the caller's browser session; nil without one.
+	Session *Session
 	// Status is the status the gateway answered with, filled by the
 	// response writer wrapper; 0 until the header is written.
 	Status int
