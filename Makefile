@@ -20,7 +20,11 @@ test: test-deps vet
 
 test-deps:
 	@$(GO) mod download
-	@command -v gofmt >/dev/null
+	@command -v redis-server >/dev/null || { \
+	  echo "installing redis-server (tests run a real one on loopback)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi; }
+	@command -v redis-server >/dev/null
 
 vet:
 	$(GO) vet ./...
