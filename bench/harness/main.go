@@ -1,0 +1,218 @@
+// Command harness is crmgate's end-to-end benchmark. It builds the gateway
+// and the benchmark's programs, starts the sample CRM as the upstream, and
+// measures three ways of serving it over TLS side by side — the CRM
+// itself (direct), a bare Go reverse proxy (baseline) and crmgate — for
+// throughput at saturation (wrk) and for latency at a fixed, open-loop
+// rate (bench/cmd/load). It prints a Markdown report and writes it to
+// bench/results/latest.md.
+//
+// It owns the orchestration only: what a configuration is lives in
+// servers.go, the load generators are separate programs, and nothing here
+// is imported by the gateway. Everything it starts listens on 127.0.0.1
+// and ends with it, also on Ctrl-C and on errors. Run it through bench/run
+// (see bench/README.md).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the command-line settings.
+type options struct {
+	rounds   int
+	duration time.Duration // each measured run
+	warmup   time.Duration
+	conns    int
+	path     string
+	out      string // report file, relative to the repository root unless absolute
+	keep     bool   // keep the work folder (binaries, certificates, logs)
+	seed     int64
+}
+
+var errUsage = errors.New("usage")
+
+func main() {
+	dieWithParent()
+	// Signals stay caught until run returns: the first one cancels ctx and
+	// further ones (the parent-death signal can come more than once) must
+	// not cut the cleanup short. Cleanup is bounded by the grace periods in
+	// procs.stop; a kill -9 still takes the children along (sysProcAttr).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		fmt.Fprintln(os.Stderr, "bench: interrupted; every process it started has been stopped")
+		os.Exit(130)
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench/run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds; each measures every configuration once, in a random order")
+	quick := fs.Bool("quick", false, "1 round of 3s runs (a smoke test of the numbers, under 2 minutes)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured run (whole seconds)")
+	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "wrk warm-up before each configuration's measurements (whole seconds)")
+	fs.IntVar(&o.conns, "conns", 32, "keep-alive connections of wrk and of the load generator")
+	fs.StringVar(&o.path, "path", "/api/contacts/42", "request target measured")
+	fs.StringVar(&o.out, "out", filepath.Join("bench", "results", "latest.md"), "report file")
+	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (binaries, certificates, configurations, logs)")
+	fs.Int64Var(&o.seed, "seed", 0, "seed of the order of configurations; 0: from the clock")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: bench/run [-quick] [-rounds N] [flags]\n\nMeasures crmgate against the sample CRM and a bare Go reverse proxy; see bench/README.md.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, errUsage
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return o, errUsage
+	}
+	if *quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["rounds"] {
+			o.rounds = 1
+		}
+		if !set["duration"] {
+			o.duration = 3 * time.Second
+		}
+	}
+	var errs []error
+	if o.rounds < 1 || o.rounds > 20 {
+		errs = append(errs, fmt.Errorf("-rounds %d: 1 to 20", o.rounds))
+	}
+	for name, d := range map[string]time.Duration{"duration": o.duration, "warmup": o.warmup} {
+		if d < time.Second || d > 5*time.Minute || d%time.Second != 0 {
+			errs = append(errs, fmt.Errorf("-%s %v: whole seconds from 1s to 5m (wrk counts in seconds)", name, d))
+		}
+	}
+	if o.conns < 1 || o.conns > 1024 {
+		errs = append(errs, fmt.Errorf("-conns %d: 1 to 1024", o.conns))
+	}
+	if !strings.HasPrefix(o.path, "/") || strings.ContainsAny(o.path, " \r\n") {
+		errs = append(errs, fmt.Errorf("-path %q: an origin-form target such as /api/contacts/42", o.path))
+	}
+	if err := errors.Join(errs...); err != nil {
+		fmt.Fprintln(stderr, err)
+		return o, errUsage
+	}
+	if o.seed == 0 {
+		o.seed = time.Now().UnixNano()
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	if runtime.GOOS != "linux" {
+		return errors.New("the benchmark needs Linux (taskset pins the processes to CPUs)")
+	}
+	if runtime.NumCPU() < 2 {
+		return fmt.Errorf("the benchmark needs 2 CPUs (one for the server under test, one for upstream and load); this machine has %d", runtime.NumCPU())
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
+
+	root, err := findRoot()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "crmgate-bench-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// A failed run keeps its logs for the post-mortem; an interrupted
+		// one does not, unless asked.
+		if o.keep || (err != nil && ctx.Err() == nil) {
+			logf("work folder kept: %s", work)
+			return
+		}
+		os.RemoveAll(work)
+	}()
+	e := &env{
+		root: root, path: o.path, work: work,
+		bin: filepath.Join(work, "bin"), tlsDir: filepath.Join(work, "tls"),
+		procs: newProcs(filepath.Join(work, "logs")),
+	}
+	for _, d := range []string{e.bin, e.tlsDir, e.procs.logDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	// Whatever happens from here on, no server outlives the harness.
+	defer e.procs.stopAll()
+
+	m := meta{date: time.Now(), loadBefore: loadAverage(), kernel: kernel(), opts: o}
+	m.model, m.cpus = machine()
+
+	if err := ensureTools(ctx, e, logf); err != nil {
+		return err
+	}
+	logf("building crmgate and the benchmark programs")
+	if err := build(ctx, e); err != nil {
+		return err
+	}
+	m.goVersion, m.wrkVersion = e.goVer, e.wrkVer
+	logf("starting the upstream on CPU %d", loadCPU)
+	if err := startUpstream(ctx, e); err != nil {
+		return err
+	}
+	logf("creating the development CA with crmgate")
+	if err := makeCerts(ctx, e); err != nil {
+		return err
+	}
+
+	b := &bench{e: e, opts: o, logf: logf}
+	res, err := b.runRounds(ctx)
+	if err != nil {
+		return err
+	}
+	if err := e.upstream.checkAlive(); err != nil {
+		return fmt.Errorf("upstream: %w", err)
+	}
+	m.loadAfter = loadAverage()
+
+	var report strings.Builder
+	writeReport(&report, m, res)
+	fmt.Fprint(stdout, report.String())
+	out := o.out
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(root, out)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, []byte(report.String()), 0o644); err != nil {
+		return err
+	}
+	rel, relErr := filepath.Rel(root, out)
+	if relErr != nil || strings.HasPrefix(rel, "..") {
+		rel = out
+	}
+	logf("report written to %s", rel)
+	return nil
+}
