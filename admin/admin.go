@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,8 @@ type Config struct {
 	Listen string `yaml:"listen" jsonschema_description:"Address of the admin listener (health, readiness, metrics). Default 127.0.0.1:9090. Keep it off public networks."`
 	// Token, when set, is required as a bearer token for everything but
 	// /healthz and /readyz (which load balancers and probes call).
+	// Pprof serves Go's profiler under /debug/pprof/ (behind Token).
+	Pprof bool       `yaml:"pprof" jsonschema_description:"Serve Go's runtime profiler under /debug/pprof/ (requires the token when one is set). Default false."`
 	Token secret.Ref `yaml:"token" jsonschema_description:"Secret reference (env:NAME or file:/path) to a bearer token required for /metrics and admin operations. Empty: no token (loopback only)."`
 }
 
@@ -93,6 +96,12 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.authorize(promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)})))
+	if s.cfg.Pprof {
+		mux.Handle("GET /debug/pprof/", s.authorize(http.HandlerFunc(pprof.Index)))
+		mux.Handle("GET /debug/pprof/profile", s.authorize(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("GET /debug/pprof/trace", s.authorize(http.HandlerFunc(pprof.Trace)))
+		mux.Handle("GET /debug/pprof/symbol", s.authorize(http.HandlerFunc(pprof.Symbol)))
+	}
 	return mux
 }
 

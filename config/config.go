@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -43,6 +44,8 @@ type File struct {
 type LogConfig struct {
 	Level  string `yaml:"level" jsonschema_description:"debug, info (default), warn or error."`
 	Format string `yaml:"format" jsonschema_description:"json (default) or text."`
+	// FlushInterval bounds how long a log line may wait in the buffer.
+	FlushInterval time.Duration `yaml:"flush_interval" jsonschema_description:"Log lines are buffered and written at least this often (or when 64 KiB are waiting), sparing one write per request. Default 100ms; negative: unbuffered."`
 }
 
 // Defaults fills unset fields.
@@ -52,6 +55,9 @@ func (c *LogConfig) Defaults() {
 	}
 	if c.Format == "" {
 		c.Format = "json"
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = 100 * time.Millisecond
 	}
 }
 

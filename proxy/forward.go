@@ -35,12 +35,12 @@ type forward struct {
 
 type forwardKey struct{}
 
-func withForward(r *http.Request, f *forward) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), forwardKey{}, f))
-}
-
+// forwardFrom returns the forwarding stage's inputs, nil before routing.
 func forwardFrom(ctx context.Context) *forward {
 	f, _ := ctx.Value(forwardKey{}).(*forward)
+	if f == nil || f.route == nil {
+		return nil
+	}
 	return f
 }
 
@@ -85,9 +85,12 @@ func (g *Gateway) newUpstream(name string, c UpstreamConfig) (*upstream, error) 
 	}
 	up := &upstream{name: name, cfg: c, url: u}
 	up.proxy = &httputil.ReverseProxy{
-		Rewrite:        func(pr *httputil.ProxyRequest) { g.rewrite(up, pr) },
-		Transport:      timeoutTransport{tr},
-		FlushInterval:  -1, // stream: flush every write, no buffering of responses
+		Rewrite:   func(pr *httputil.ProxyRequest) { g.rewrite(up, pr) },
+		Transport: timeoutTransport{tr},
+		// Responses of unknown length (streams, exports, SSE) are flushed
+		// after every write by ReverseProxy itself; known-length ones go
+		// out in as few TLS records as the server's buffer allows.
+		FlushInterval:  0,
 		BufferPool:     &bufferPool{},
 		ModifyResponse: func(res *http.Response) error { return g.modifyResponse(res) },
 		ErrorHandler:   func(w http.ResponseWriter, r *http.Request, err error) { g.upstreamError(up, w, r, err) },
@@ -249,13 +252,13 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		// The proxy writes the 101 itself on the hijacked connection.
 		s.Status = http.StatusSwitchingProtocols
-	} else if res.Request.Header.Get("Upgrade") != "" {
+	} else if len(res.Request.Header["Upgrade"]) > 0 {
 		// An upgrade the backend refused: the connection is not reused,
 		// so no bytes sent after the head are read as a next request.
 		h.Set("Connection", "close")
 	}
 	// The backend may not set the gateway's cookies.
-	if cs := h.Values("Set-Cookie"); len(cs) > 0 {
+	if cs := h["Set-Cookie"]; len(cs) > 0 {
 		kept := cs[:0]
 		for _, c := range cs {
 			name, _, _ := strings.Cut(c, "=")
@@ -269,8 +272,8 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 			h["Set-Cookie"] = kept
 		}
 	}
-	for _, k := range g.cfg.Headers.StripResponse {
-		h.Del(k)
+	for _, k := range g.stripResponse {
+		delete(h, k)
 	}
 	g.security.apply(h)
 	if f != nil && res.StatusCode != http.StatusSwitchingProtocols {

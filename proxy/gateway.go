@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -41,8 +42,10 @@ type Gateway struct {
 	identity  map[string]bool // normalised identity header names
 	cookies   []string        // lower-case gateway cookie prefixes
 	security  securityHeaders
-	metrics   *metrics
-	ridHeader string
+	// stripResponse are the canonical names of response headers removed.
+	stripResponse []string
+	metrics       *metrics
+	ridHeader     string
 }
 
 // New builds the gateway from cfg, which must have passed Validate. It has
@@ -82,6 +85,9 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 		g.drop[normName(h)] = true
 	}
 	g.drop[normName(cfg.Server.RequestIDHeader)] = true
+	for _, h := range cfg.Headers.StripResponse {
+		g.stripResponse = append(g.stripResponse, http.CanonicalHeaderKey(h))
+	}
 	g.upstreams = make(map[string]*upstream, len(cfg.Upstreams))
 	for name, uc := range cfg.Upstreams {
 		u, err := g.newUpstream(name, uc)
@@ -93,14 +99,27 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 	return g, nil
 }
 
+// state is everything one request needs from the gateway, allocated once:
+// the scope the stages share, the response writer wrapper, and what the
+// forwarding stage reads.
+type state struct {
+	scope scope.Scope
+	sw    statusWriter
+	fwd   forward
+}
+
 // ServeHTTP runs the pipeline for one request.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := &scope.Scope{Start: g.now()}
+	st := &state{}
+	s := &st.scope
+	s.Start = g.now()
 	if info := connInfoFrom(r.Context()); info != nil {
 		s.TLS = info.tls
 	}
-	r = r.WithContext(scope.With(r.Context(), s))
-	sw := &statusWriter{ResponseWriter: w, s: s}
+	ctx := context.WithValue(scope.With(r.Context(), s), forwardKey{}, &st.fwd)
+	r = r.WithContext(ctx)
+	sw := &st.sw
+	sw.ResponseWriter, sw.s = w, s
 	g.metrics.inflight.Inc()
 	defer g.finish(sw, r, s)
 
@@ -143,7 +162,10 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *scope.Scope) 
 		// the request body once the response has begun.
 		_ = http.NewResponseController(w).EnableFullDuplex()
 	}
-	g.upstreams[rt.cfg.Upstream].proxy.ServeHTTP(w, withForward(r, &forward{route: rt, in: in}))
+	if f, ok := r.Context().Value(forwardKey{}).(*forward); ok {
+		f.route, f.in = rt, in
+	}
+	g.upstreams[rt.cfg.Upstream].proxy.ServeHTTP(w, r)
 	return nil
 }
 

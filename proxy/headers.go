@@ -50,30 +50,48 @@ var spoofable = []string{
 // methodOverrideHeaders are the headers frameworks read to change the method.
 var methodOverrideHeaders = []string{"x-http-method-override", "x-http-method", "x-method-override"}
 
-// securityHeaders is the compiled SecurityHeadersConfig.
+// securityHeaders is the compiled SecurityHeadersConfig: header values as
+// ready-made slices, set into response headers without allocating. The
+// slices are shared and never modified in place (their length equals
+// their capacity, so an Add elsewhere copies).
 type securityHeaders struct {
-	hsts, csp, frame, referrer string
+	hsts, csp, frame, referrer []string
+}
+
+var (
+	nosniff    = []string{"nosniff"}
+	noStore    = []string{"no-store"}
+	varyCreds  = "Cookie, Authorization"
+	varyCredsS = []string{varyCreds}
+)
+
+func one(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return []string{v}
 }
 
 func newSecurityHeaders(c SecurityHeadersConfig) securityHeaders {
 	var s securityHeaders
 	if c.HSTSMaxAge > 0 {
-		s.hsts = "max-age=" + strconv.FormatInt(int64(c.HSTSMaxAge/time.Second), 10)
+		v := "max-age=" + strconv.FormatInt(int64(c.HSTSMaxAge/time.Second), 10)
 		if c.HSTSIncludeSubdomains {
-			s.hsts += "; includeSubDomains"
+			v += "; includeSubDomains"
 		}
 		if c.HSTSPreload {
-			s.hsts += "; preload"
+			v += "; preload"
 		}
+		s.hsts = one(v)
 	}
 	if c.ContentSecurityPolicy != "-" {
-		s.csp = c.ContentSecurityPolicy
+		s.csp = one(c.ContentSecurityPolicy)
 	}
 	if c.FrameOptions != "-" {
-		s.frame = strings.ToUpper(c.FrameOptions)
+		s.frame = one(strings.ToUpper(c.FrameOptions))
 	}
 	if c.ReferrerPolicy != "-" {
-		s.referrer = c.ReferrerPolicy
+		s.referrer = one(c.ReferrerPolicy)
 	}
 	return s
 }
@@ -81,20 +99,20 @@ func newSecurityHeaders(c SecurityHeadersConfig) securityHeaders {
 // apply sets the security headers on h. HSTS and nosniff are the gateway's
 // and always set; CSP, frame and referrer policies are added only when the
 // upstream did not send its own, so its stricter or page-specific choices
-// survive.
+// survive. Keys are written in canonical form directly.
 func (s securityHeaders) apply(h http.Header) {
-	if s.hsts != "" {
-		h.Set("Strict-Transport-Security", s.hsts)
+	if s.hsts != nil {
+		h["Strict-Transport-Security"] = s.hsts
 	}
-	h.Set("X-Content-Type-Options", "nosniff")
-	if s.csp != "" && h.Get("Content-Security-Policy") == "" {
-		h.Set("Content-Security-Policy", s.csp)
+	h["X-Content-Type-Options"] = nosniff
+	if s.csp != nil && len(h["Content-Security-Policy"]) == 0 {
+		h["Content-Security-Policy"] = s.csp
 	}
-	if s.frame != "" && h.Get("X-Frame-Options") == "" {
-		h.Set("X-Frame-Options", s.frame)
+	if s.frame != nil && len(h["X-Frame-Options"]) == 0 {
+		h["X-Frame-Options"] = s.frame
 	}
-	if s.referrer != "" && h.Get("Referrer-Policy") == "" {
-		h.Set("Referrer-Policy", s.referrer)
+	if s.referrer != nil && len(h["Referrer-Policy"]) == 0 {
+		h["Referrer-Policy"] = s.referrer
 	}
 }
 
@@ -106,7 +124,7 @@ func applyCache(h http.Header, mode string) {
 	case "upstream":
 		return
 	case "private":
-		cc := h.Get("Cache-Control")
+		cc := strings.Join(h["Cache-Control"], ", ")
 		if !strings.Contains(strings.ToLower(cc), "no-store") {
 			var keep []string
 			for _, d := range strings.Split(cc, ",") {
@@ -117,13 +135,17 @@ func applyCache(h http.Header, mode string) {
 				}
 				keep = append(keep, d)
 			}
-			h.Set("Cache-Control", strings.Join(append([]string{"private"}, keep...), ", "))
+			h["Cache-Control"] = []string{strings.Join(append([]string{"private"}, keep...), ", ")}
 		}
 	default:
-		h.Set("Cache-Control", "no-store")
-		h.Del("Expires")
+		h["Cache-Control"] = noStore
+		delete(h, "Expires")
 	}
-	h.Add("Vary", "Cookie, Authorization")
+	if len(h["Vary"]) == 0 {
+		h["Vary"] = varyCredsS
+	} else {
+		h["Vary"] = append(h["Vary"][:len(h["Vary"]):len(h["Vary"])], varyCreds)
+	}
 }
 
 // stripCookies removes the gateway's own cookies from a Cookie header value,

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -66,7 +65,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer logFile.Close()
-	log := slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log, flush := newLogger(config.LogConfig{Level: "info", Format: "json", FlushInterval: 100 * time.Millisecond}, logFile)
+	defer flush()
 
 	// The sample CRM listens first: the gateway's configuration needs its
 	// real address when -crm-addr asks for port 0.

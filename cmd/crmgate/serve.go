@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmgate/crmgate/admin"
 	"github.com/crmgate/crmgate/config"
+	"github.com/crmgate/crmgate/internal/logbuf"
 	"github.com/crmgate/crmgate/proxy"
 	"github.com/crmgate/crmgate/proxy/certs"
 	"github.com/crmgate/crmgate/secret"
@@ -38,7 +39,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return err
 	}
-	log := newLogger(f.Log, stderr)
+	log, flush := newLogger(f.Log, stderr)
+	defer flush()
 	gw, err := startGateway(ctx, f, log)
 	if err != nil {
 		return err
@@ -47,14 +49,21 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	return gw.wait()
 }
 
-func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
+// newLogger returns the process logger writing to w, buffered as the
+// configuration says, and the function that writes out what is buffered.
+func newLogger(c config.LogConfig, w io.Writer) (*slog.Logger, func()) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+	flush := func() {}
+	if c.FlushInterval > 0 {
+		bw := logbuf.New(w, 64<<10, c.FlushInterval)
+		w, flush = bw, func() { _ = bw.Close() }
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts)), flush
+	}
+	return slog.New(slog.NewJSONHandler(w, opts)), flush
 }
 
 // runningGateway is a started gateway: its listeners are bound and serving.
