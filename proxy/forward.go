@@ -31,6 +31,9 @@ type upstream struct {
 type forward struct {
 	route *route
 	in    *request
+	// out is the client response's header, already holding the
+	// gateway's security and cache headers.
+	out http.Header
 }
 
 type forwardKey struct{}
@@ -275,9 +278,11 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 	for _, k := range g.stripResponse {
 		delete(h, k)
 	}
-	g.security.apply(h)
-	if f != nil && res.StatusCode != http.StatusSwitchingProtocols {
-		applyCache(h, f.route.cfg.Cache)
+	if f != nil {
+		g.security.merge(f.out, h)
+		if res.StatusCode != http.StatusSwitchingProtocols {
+			mergeCache(f.out, h, f.route.cfg.Cache)
+		}
 	}
 	// The gateway set its request id on the response already; an
 	// upstream's echo of it would be a second copy.

@@ -126,10 +126,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	peer, client := g.clientAddr(r)
 	s.ClientIP = client
 	s.ID = g.requestID(r, peer)
-	sw.Header().Set(g.ridHeader, s.ID)
+	wh := sw.Header()
+	wh[g.ridHeader] = []string{s.ID}
+	// Set once here, without copying: gateway errors carry them as they
+	// are, and modifyResponse lets an upstream's own CSP, frame and
+	// referrer policies replace the defaults.
+	g.security.apply(wh)
 
 	if err := g.serve(sw, r, s); err != nil {
-		g.security.apply(sw.Header())
 		if err.Outcome == "rejected" || err.Outcome == "no_route" || err.Outcome == "denied" {
 			g.metrics.rejected.WithLabelValues(rejectReason(err)).Inc()
 		}
@@ -163,8 +167,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *scope.Scope) 
 		_ = http.NewResponseController(w).EnableFullDuplex()
 	}
 	if f, ok := r.Context().Value(forwardKey{}).(*forward); ok {
-		f.route, f.in = rt, in
+		f.route, f.in, f.out = rt, in, w.Header()
 	}
+	presetCache(w.Header(), rt.cfg.Cache)
 	g.upstreams[rt.cfg.Upstream].proxy.ServeHTTP(w, r)
 	return nil
 }

@@ -116,35 +116,58 @@ func (s securityHeaders) apply(h http.Header) {
 	}
 }
 
-// applyCache sets caching headers by the route's cache mode. Responses of a
-// gateway that authenticates must not be stored by shared caches, and must
-// vary by the credentials that produced them.
-func applyCache(h http.Header, mode string) {
+// merge reconciles the security headers already set on the client
+// response (out) with the upstream's (up), before ReverseProxy copies up
+// into out: the gateway's HSTS and nosniff win, so the upstream's copies
+// are dropped; the upstream's own CSP, frame and referrer policies win over
+// the defaults.
+func (s securityHeaders) merge(out, up http.Header) {
+	delete(up, "Strict-Transport-Security")
+	delete(up, "X-Content-Type-Options")
+	for _, k := range []string{"Content-Security-Policy", "X-Frame-Options", "Referrer-Policy"} {
+		if len(up[k]) > 0 {
+			delete(out, k)
+		}
+	}
+}
+
+// presetCache sets the route's cache headers on the client response before
+// forwarding. Responses of a gateway that authenticates must not be stored
+// by shared caches and must vary by the credentials that produced them.
+func presetCache(out http.Header, mode string) {
 	switch mode {
 	case "upstream":
 		return
-	case "private":
-		cc := strings.Join(h["Cache-Control"], ", ")
-		if !strings.Contains(strings.ToLower(cc), "no-store") {
-			var keep []string
-			for _, d := range strings.Split(cc, ",") {
-				d = strings.TrimSpace(d)
-				ld := strings.ToLower(d)
-				if d == "" || ld == "public" || ld == "private" || strings.HasPrefix(ld, "s-maxage") {
-					continue
-				}
-				keep = append(keep, d)
-			}
-			h["Cache-Control"] = []string{strings.Join(append([]string{"private"}, keep...), ", ")}
-		}
-	default:
-		h["Cache-Control"] = noStore
-		delete(h, "Expires")
+	case "no-store":
+		out["Cache-Control"] = noStore
 	}
-	if len(h["Vary"]) == 0 {
-		h["Vary"] = varyCredsS
-	} else {
-		h["Vary"] = append(h["Vary"][:len(h["Vary"]):len(h["Vary"])], varyCreds)
+	// An upstream's own Vary is added as a second field line, which
+	// RFC 9110 §5.3 makes equivalent to one combined list.
+	out["Vary"] = varyCredsS
+}
+
+// mergeCache drops or rewrites the upstream's caching headers by the
+// route's cache mode (see presetCache).
+func mergeCache(out, up http.Header, mode string) {
+	switch mode {
+	case "no-store":
+		delete(up, "Cache-Control")
+		delete(up, "Expires")
+	case "private":
+		cc := strings.Join(up["Cache-Control"], ", ")
+		if strings.Contains(strings.ToLower(cc), "no-store") {
+			return
+		}
+		keep := []string{"private"}
+		for _, d := range strings.Split(cc, ",") {
+			d = strings.TrimSpace(d)
+			ld := strings.ToLower(d)
+			if d == "" || ld == "public" || ld == "private" || strings.HasPrefix(ld, "s-maxage") {
+				continue
+			}
+			keep = append(keep, d)
+		}
+		up["Cache-Control"] = []string{strings.Join(keep, ", ")}
 	}
 }
 
