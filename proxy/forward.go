@@ -189,7 +189,7 @@ func (g *Gateway) rewrite(up *upstream, pr *httputil.ProxyRequest) {
 	out.URL.RawQuery = f.in.target.rawQuery
 	override := f.route.cfg.MethodOverride
 	if !override && f.in.override != "" {
-		out.URL.RawQuery = dropQueryParam(out.URL.RawQuery, "_method")
+		out.URL.RawQuery = dropOverrideParams(out.URL.RawQuery)
 	}
 	out.Host = up.url.Host
 	if up.cfg.PassHost {
@@ -232,21 +232,6 @@ func isOverrideHeader(n []byte) bool {
 	return false
 }
 
-// dropQueryParam removes every name=value pair called name from a raw
-// query, keeping the rest byte for byte.
-func dropQueryParam(q, name string) string {
-	parts := strings.Split(q, "&")
-	out := parts[:0]
-	for _, p := range parts {
-		k, _, _ := strings.Cut(p, "=")
-		if uk, err := url.QueryUnescape(k); err == nil && uk == name {
-			continue
-		}
-		out = append(out, p)
-	}
-	return strings.Join(out, "&")
-}
-
 // modifyResponse applies response hygiene (stage 10).
 func (g *Gateway) modifyResponse(res *http.Response) error {
 	s := scope.From(res.Request.Context())
@@ -255,7 +240,7 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		// The proxy writes the 101 itself on the hijacked connection.
 		s.Status = http.StatusSwitchingProtocols
-	} else if len(res.Request.Header["Upgrade"]) > 0 {
+	} else if f != nil && f.in.upgrade {
 		// An upgrade the backend refused: the connection is not reused,
 		// so no bytes sent after the head are read as a next request.
 		h.Set("Connection", "close")
@@ -265,7 +250,9 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 		kept := cs[:0]
 		for _, c := range cs {
 			name, _, _ := strings.Cut(c, "=")
-			if !isGatewayCookie(name, g.cookies) {
+			// A nameless cookie ("=crmgate_x=v") is sent back by browsers
+			// as "crmgate_x=v": cookie tossing onto the gateway's name.
+			if strings.TrimSpace(name) != "" && !isGatewayCookie(name, g.cookies) {
 				kept = append(kept, c)
 			}
 		}

@@ -5,11 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -19,7 +17,11 @@ import (
 // request is what intake learned of the request beyond the scope: the
 // parsed target and the method override asked for, if any.
 type request struct {
-	target   target
+	target target
+	// upgrade reports an Upgrade header from the client: the framing
+	// guard has stopped checking this connection, so any answer but a
+	// 101 must close it.
+	upgrade  bool
 	override string // upper-cased method override value, "" if none
 	host     string // lower-case host without port
 }
@@ -77,20 +79,15 @@ func (g *Gateway) intake(r *http.Request, s *scope.Scope) (*request, *HTTPError)
 			}
 		}
 	}
-	if t.rawQuery != "" && strings.Contains(t.rawQuery, "_method") {
-		q, err := url.ParseQuery(t.rawQuery)
-		if err != nil {
-			return nil, reject(http.StatusBadRequest, "The query string is malformed.", err)
-		}
-		for _, m := range q["_method"] {
-			if err := in.setOverride(m); err != nil {
-				return nil, reject(http.StatusBadRequest, "The method override is invalid.", err)
-			}
+	for _, m := range overrideValues(t.rawQuery) {
+		if err := in.setOverride(m); err != nil {
+			return nil, reject(http.StatusBadRequest, "The method override is invalid.", err)
 		}
 	}
 
 	// Only WebSocket upgrades exist behind the gateway. h2c and anything
 	// else would let a client tunnel past every later stage (h2c smuggling).
+	in.upgrade = len(r.Header["Upgrade"]) > 0
 	if up := r.Header.Get("Upgrade"); up != "" || r.Header.Get("Http2-Settings") != "" {
 		if !strings.EqualFold(strings.TrimSpace(up), "websocket") || r.Method != http.MethodGet {
 			return nil, reject(http.StatusBadRequest, "This protocol upgrade is not allowed.", ErrUpgrade)
@@ -132,6 +129,9 @@ func canonicalHost(h string) (string, error) {
 		}
 		host = hh
 	}
+	if host == "" {
+		return "", ErrHost
+	}
 	if _, err := netip.ParseAddr(host); err == nil {
 		return strings.ToLower(host), nil
 	}
@@ -144,7 +144,11 @@ func canonicalHost(h string) (string, error) {
 			return "", ErrHost
 		}
 	}
-	return strings.ToLower(strings.TrimSuffix(host, ".")), nil
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "" || strings.HasPrefix(host, ".") || strings.Contains(host, "..") {
+		return "", ErrHost
+	}
+	return host, nil
 }
 
 // route matches the request to a route (stage 3), applying an allowed
@@ -261,8 +265,7 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request, rt *route, i
 	if rt.cfg.MethodOverride {
 		return nil
 	}
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct != "application/x-www-form-urlencoded" {
+	if !isFormType(r.Header.Get("Content-Type")) {
 		return nil
 	}
 	body, err := io.ReadAll(r.Body)
@@ -276,14 +279,8 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request, rt *route, i
 		}
 		return reject(http.StatusBadRequest, "The request body could not be read.", err)
 	}
-	if bytes.Contains(body, []byte("_method")) {
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			return reject(http.StatusBadRequest, "The form body is malformed.", err)
-		}
-		if _, ok := form["_method"]; ok {
-			return reject(http.StatusBadRequest, "Method overrides are not allowed here.", ErrOverride)
-		}
+	if len(overrideValues(string(body))) > 0 {
+		return reject(http.StatusBadRequest, "Method overrides are not allowed here.", ErrOverride)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))

@@ -3,7 +3,10 @@ package proxy
 import (
 	"errors"
 	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Errors of request-target validation. Each is a 400: the gateway refuses a
@@ -24,6 +27,7 @@ var (
 	ErrBadPathChar     = errors.New("character not allowed in path")
 	ErrEncodedReserved = errors.New("encoded query delimiter in path")
 	ErrQuery           = errors.New("malformed query string")
+	ErrConfusable      = errors.New("Unicode character that some servers read as ASCII punctuation")
 )
 
 // target is a validated request target in its canonical forms.
@@ -137,8 +141,13 @@ func parseTarget(raw string) (target, error) {
 		}
 	}
 	t.path = dec.String()
-	if t.nonASCII && !utf8.ValidString(t.path) {
-		return t, ErrInvalidUTF8
+	if t.nonASCII {
+		if !utf8.ValidString(t.path) {
+			return t, ErrInvalidUTF8
+		}
+		if err := checkRunes(t.path); err != nil {
+			return t, err
+		}
 	}
 	t.escaped = esc.String()
 	return t, nil
@@ -198,6 +207,32 @@ func checkQuery(q string) error {
 		}
 	}
 	return flush()
+}
+
+// checkRunes refuses decoded non-ASCII characters that a backend could turn
+// into something routing did not see: controls (C1, NEL), Unicode spaces and
+// line separators, and characters whose compatibility form (NFKC, applied by
+// IIS, Java and Python normalisers) contains ASCII, such as the fullwidth
+// solidus "／" or the two-dot leader "‥" that normalise to "/" and "..".
+func checkRunes(p string) error {
+	for _, r := range p {
+		if r < utf8.RuneSelf {
+			continue
+		}
+		if unicode.IsControl(r) || unicode.IsSpace(r) || unicode.In(r, unicode.Zl, unicode.Zp, unicode.Cf) {
+			return ErrControl
+		}
+		var buf [utf8.UTFMax]byte
+		n := utf8.EncodeRune(buf[:], r)
+		if !norm.NFKC.IsNormal(buf[:n]) {
+			for _, b := range norm.NFKC.Bytes(buf[:n]) {
+				if b < utf8.RuneSelf {
+					return ErrConfusable
+				}
+			}
+		}
+	}
+	return nil
 }
 
 const upperhex = "0123456789ABCDEF"
