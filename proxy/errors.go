@@ -140,6 +140,8 @@ func classifyUpstreamError(r *http.Request, err error) *HTTPError {
 		// attempt inside chunked data): the upstream got a truncated
 		// body and its answer is discarded.
 		return &HTTPError{Status: http.StatusBadRequest, Public: "The request body is malformed.", Err: err, Outcome: "rejected"}
+	case errors.Is(err, ErrOverride):
+		return &HTTPError{Status: http.StatusBadRequest, Public: "Method overrides are not allowed here.", Err: err, Outcome: "rejected"}
 	case errors.As(err, &mbe):
 		return &HTTPError{Status: http.StatusRequestEntityTooLarge, Public: "The request body is too large.", Err: err, Outcome: "rejected"}
 	case r.Context().Err() != nil && errors.Is(r.Context().Err(), context.Canceled):

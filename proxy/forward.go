@@ -200,22 +200,36 @@ func (g *Gateway) rewrite(up *upstream, pr *httputil.ProxyRequest) {
 	var buf [64]byte
 	for k := range h {
 		n := foldName(buf[:0], k)
-		if g.drop[string(n)] || (!override && isOverrideHeader(n)) {
+		if g.drop[string(n)] || isForwardedFamily(n) || (!override && isOverrideHeader(n)) {
 			delete(h, k)
 		}
 	}
-	if c := h.Get("Cookie"); c != "" {
-		if v := stripCookies(c, g.cookies); v != "" {
-			h.Set("Cookie", v)
+	if cs := h["Cookie"]; len(cs) > 0 {
+		// Every Cookie line, joined into one (RFC 9113 §8.2.3 allows
+		// several on HTTP/2; on HTTP/1.1 an empty first line must not hide
+		// the next).
+		var kept []string
+		for _, c := range cs {
+			if v := stripCookies(c, g.cookies); v != "" {
+				kept = append(kept, v)
+			}
+		}
+		if len(kept) == 0 {
+			delete(h, "Cookie")
 		} else {
-			h.Del("Cookie")
+			h["Cookie"] = []string{strings.Join(kept, "; ")}
 		}
 	}
 	ip := s.ClientIP.String()
 	h.Set("X-Forwarded-For", ip)
 	h.Set("X-Real-Ip", ip)
 	h.Set("X-Forwarded-Proto", "https")
-	h.Set("X-Forwarded-Host", pr.In.Host)
+	if f.route.host != "" {
+		// Only a Host that a route's host pattern vouched for: on routes
+		// for any host the client chose it, and backends that build links
+		// from X-Forwarded-Host would hand them to the client's choice.
+		h.Set("X-Forwarded-Host", f.in.host)
+	}
 	h.Set(g.ridHeader, s.ID)
 	if _, ok := h["User-Agent"]; !ok {
 		// Go would otherwise add its own.
@@ -266,6 +280,11 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 		delete(h, k)
 	}
 	if f != nil {
+		// ReverseProxy clears the client header after relaying a 1xx
+		// (103 Early Hints): set the gateway's headers again.
+		g.security.apply(f.out)
+		f.out[g.ridHeader] = []string{s.ID}
+		presetCache(f.out, f.route.cfg.Cache)
 		g.security.merge(f.out, h)
 		if res.StatusCode != http.StatusSwitchingProtocols {
 			mergeCache(f.out, h, f.route.cfg.Cache)

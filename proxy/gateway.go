@@ -260,6 +260,12 @@ type statusWriter struct {
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if code > 101 && code < 200 {
+		// An upstream's informational response (103 Early Hints) is
+		// relayed, but may not set cookies: the gateway's cookie names are
+		// its own, and no 1xx needs any.
+		delete(w.Header(), "Set-Cookie")
+	}
 	if w.s.Status == 0 && code >= 200 {
 		w.s.Status = code
 	}

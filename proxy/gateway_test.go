@@ -169,7 +169,7 @@ func TestGatewayStripsSpoofedHeaders(t *testing.T) {
 	}
 	checks := map[string]string{
 		"X-Forwarded-For": "192.0.2.10", "X-Real-Ip": "192.0.2.10", "X-Forwarded-Proto": "https",
-		"X-Forwarded-Host": "crm.example.com", "Cookie": "crm=keep", "X-Other": "kept",
+		"X-Forwarded-Host": "", "Cookie": "crm=keep", "X-Other": "kept",
 	}
 	for k, want := range checks {
 		if got := strings.Join(e.Header[k], ","); got != want {
@@ -181,6 +181,24 @@ func TestGatewayStripsSpoofedHeaders(t *testing.T) {
 	}
 	if e.Method != "GET" {
 		t.Errorf("upstream method = %q, want GET", e.Method)
+	}
+}
+
+// Link poisoning: a backend that builds URLs from X-Forwarded-Host must only
+// ever see a host that configuration vouched for.
+func TestGatewayForwardedHost(t *testing.T) {
+	g := testGateway(t, echoUpstream(t).URL, func(c *Config) {
+		c.Routes = append(c.Routes, RouteConfig{ID: "hosted", Host: "crm.example.com", Path: "/hosted", Upstream: "crm"})
+	})
+	_, e := do(g, req("GET", "/hosted", "X-Forwarded-Host", "evil.example"))
+	if got := e.Header.Get("X-Forwarded-Host"); got != "crm.example.com" {
+		t.Errorf("host route: X-Forwarded-Host = %q, want crm.example.com", got)
+	}
+	r := req("GET", "/api/contacts")
+	r.Host = "evil.example"
+	_, e = do(g, r)
+	if got := e.Header.Get("X-Forwarded-Host"); got != "" {
+		t.Errorf("route for any host: X-Forwarded-Host = %q, want none", got)
 	}
 }
 

@@ -45,6 +45,16 @@ var spoofable = []string{
 	"x-original-url", "x-rewrite-url", "x-original-uri", "x-original-host", "x-host",
 	"x-http-host-override", "x-url-scheme", "front-end-https", "x-arr-ssl",
 	"x-envoy-external-address", "x-envoy-original-path", "client-ip",
+	// httpoxy (CVE-2016-5385): CGI turns it into HTTP_PROXY, which many
+	// HTTP clients take as their outbound proxy.
+	"proxy",
+}
+
+// isForwardedFamily reports the X-Forwarded-* family, all of which some
+// proxy or framework believes (oauth2-proxy style X-Forwarded-User and
+// X-Forwarded-Email carry identities): none comes from clients.
+func isForwardedFamily(n []byte) bool {
+	return len(n) > len("x-forwarded-") && string(n[:len("x-forwarded-")]) == "x-forwarded-"
 }
 
 // methodOverrideHeaders are the headers frameworks read to change the method.
@@ -125,7 +135,12 @@ func (s securityHeaders) merge(out, up http.Header) {
 	delete(up, "Strict-Transport-Security")
 	delete(up, "X-Content-Type-Options")
 	for _, k := range []string{"Content-Security-Policy", "X-Frame-Options", "Referrer-Policy"} {
-		if len(up[k]) > 0 {
+		switch v := up[k]; {
+		case len(v) == 0:
+		case strings.TrimSpace(strings.Join(v, "")) == "":
+			// An empty policy would switch the protection off.
+			delete(up, k)
+		default:
 			delete(out, k)
 		}
 	}

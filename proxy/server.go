@@ -305,7 +305,7 @@ func (s *Server) handshake(raw net.Conn) {
 		go func() {
 			defer s.h2conns.done()
 			defer s.metrics.conns.Dec()
-			s.h2.ServeConn(tc, &http2.ServeConnOpts{
+			s.h2.ServeConn(newH2Watch(tc, s.cfg.Server.ReadHeaderTimeout), &http2.ServeConnOpts{
 				Context:    withConnInfo(s.ctx, info),
 				BaseConfig: s.h1,
 				Handler:    s.handler,
