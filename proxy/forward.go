@@ -280,6 +280,10 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 		delete(h, k)
 	}
 	if f != nil {
+		up := g.upstreams[f.route.cfg.Upstream]
+		rewriteLocation(h, up.url.Scheme+"://"+up.url.Host, "https://"+f.in.authority)
+	}
+	if f != nil {
 		// ReverseProxy clears the client header after relaying a 1xx
 		// (103 Early Hints): set the gateway's headers again.
 		g.security.apply(f.out)
@@ -294,6 +298,24 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 	// upstream's echo of it would be a second copy.
 	h.Del(g.ridHeader)
 	return nil
+}
+
+// rewriteLocation points the upstream's absolute redirects to its own
+// address back at the gateway, as the client reached it: a legacy CRM that
+// believes it is http://10.0.5.20:8080 would otherwise send browsers to an
+// address they cannot reach, and reveal it (nginx's proxy_redirect default).
+func rewriteLocation(h http.Header, upstream, public string) {
+	for _, k := range []string{"Location", "Content-Location"} {
+		v := h[k]
+		if len(v) != 1 {
+			continue
+		}
+		rest, ok := strings.CutPrefix(v[0], upstream)
+		if !ok || (rest != "" && rest[0] != '/' && rest[0] != '?' && rest[0] != '#') {
+			continue
+		}
+		h[k] = []string{public + rest}
+	}
 }
 
 func (g *Gateway) upstreamError(up *upstream, w http.ResponseWriter, r *http.Request, err error) {

@@ -25,6 +25,10 @@ func echoUpstream(t *testing.T) *httptest.Server {
 		switch r.URL.Path {
 		case "/slow":
 			time.Sleep(300 * time.Millisecond)
+		case "/redirect":
+			w.Header().Set("Location", "http://"+r.Host+"/login?next=%2F")
+			w.WriteHeader(http.StatusFound)
+			return
 		case "/csp":
 			w.Header().Set("Content-Security-Policy", "default-src 'self'")
 			w.Header().Set("Set-Cookie", "crmgate_session=evil; Path=/")
@@ -54,6 +58,7 @@ func testGateway(t *testing.T, upstreamURL string, mod func(*Config)) *Gateway {
 			{ID: "office", Path: "/api/office", Upstream: "crm", AllowCIDRs: []string{"192.0.2.0/24"}, DenyCIDRs: []string{"192.0.2.66"}},
 			{ID: "slow", Path: "/slow", Upstream: "crm", Timeout: 50 * time.Millisecond},
 			{ID: "csp", Path: "/csp", Upstream: "crm", Cache: "private"},
+			{ID: "redirect", Path: "/redirect", Upstream: "crm"},
 			{ID: "ws", Path: "/ws", Upstream: "crm", WebSocket: true},
 		},
 	}
@@ -199,6 +204,17 @@ func TestGatewayForwardedHost(t *testing.T) {
 	_, e = do(g, r)
 	if got := e.Header.Get("X-Forwarded-Host"); got != "" {
 		t.Errorf("route for any host: X-Forwarded-Host = %q, want none", got)
+	}
+}
+
+// The upstream redirects to its own internal address; the client is sent to
+// the gateway instead, and never learns the internal address.
+func TestGatewayRewritesUpstreamRedirects(t *testing.T) {
+	g := testGateway(t, echoUpstream(t).URL, nil)
+	w := httptest.NewRecorder()
+	g.ServeHTTP(w, req("GET", "/redirect"))
+	if got := w.Header().Get("Location"); w.Code != 302 || got != "https://crm.example.com/login?next=%2F" {
+		t.Errorf("redirect = %d %q, want 302 to the gateway's own origin", w.Code, got)
 	}
 }
 

@@ -24,6 +24,9 @@ type request struct {
 	upgrade  bool
 	override string // upper-cased method override value, "" if none
 	host     string // lower-case host without port
+	// authority is the validated Host header as sent (with any port), for
+	// rewriting the upstream's absolute redirects back to the gateway.
+	authority string
 }
 
 // Errors of header validation.
@@ -61,7 +64,7 @@ func (g *Gateway) intake(r *http.Request, s *scope.Scope) (*request, *HTTPError)
 	if err != nil {
 		return nil, reject(http.StatusBadRequest, "The Host header is invalid.", err)
 	}
-	in.host = host
+	in.host, in.authority = host, r.Host
 
 	var buf [64]byte
 	var seen [9]int
