@@ -21,15 +21,19 @@ import (
 
 // upstream is a compiled UpstreamConfig: its URL, transport and proxy.
 type upstream struct {
-	name  string
-	cfg   UpstreamConfig
-	url   *url.URL
-	proxy *httputil.ReverseProxy
+	// origin is scheme://host[:port] of url, as the upstream names itself
+	// in absolute redirects.
+	origin string
+	name   string
+	cfg    UpstreamConfig
+	url    *url.URL
+	proxy  *httputil.ReverseProxy
 }
 
 // forward is what the forwarding stage needs from earlier stages.
 type forward struct {
 	route *route
+	up    *upstream
 	in    *request
 	// out is the client response's header, already holding the
 	// gateway's security and cache headers.
@@ -86,7 +90,7 @@ func (g *Gateway) newUpstream(name string, c UpstreamConfig) (*upstream, error) 
 		}
 		tr.TLSClientConfig = tc
 	}
-	up := &upstream{name: name, cfg: c, url: u}
+	up := &upstream{name: name, cfg: c, url: u, origin: u.Scheme + "://" + u.Host}
 	up.proxy = &httputil.ReverseProxy{
 		Rewrite:   func(pr *httputil.ProxyRequest) { g.rewrite(up, pr) },
 		Transport: timeoutTransport{tr},
@@ -280,8 +284,7 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 		delete(h, k)
 	}
 	if f != nil {
-		up := g.upstreams[f.route.cfg.Upstream]
-		rewriteLocation(h, up.url.Scheme+"://"+up.url.Host, "https://"+f.in.authority)
+		rewriteLocation(h, f.up.origin, "https://"+f.in.authority)
 	}
 	if f != nil {
 		// ReverseProxy clears the client header after relaying a 1xx

@@ -166,11 +166,12 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *scope.Scope) 
 		// the request body once the response has begun.
 		_ = http.NewResponseController(w).EnableFullDuplex()
 	}
+	up := g.upstreams[rt.cfg.Upstream]
 	if f, ok := r.Context().Value(forwardKey{}).(*forward); ok {
-		f.route, f.in, f.out = rt, in, w.Header()
+		f.route, f.up, f.in, f.out = rt, up, in, w.Header()
 	}
 	presetCache(w.Header(), rt.cfg.Cache)
-	g.upstreams[rt.cfg.Upstream].proxy.ServeHTTP(w, r)
+	up.proxy.ServeHTTP(w, r)
 	return nil
 }
 
