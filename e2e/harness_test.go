@@ -53,6 +53,13 @@ type demoJSON struct {
 	CACert     string `json:"ca_cert"`
 	Config     string `json:"config"`
 	Log        string `json:"log"`
+	IdPURL     string `json:"idp_url"`
+	Users      []struct {
+		Username   string   `json:"username"`
+		Password   string   `json:"password"`
+		TOTPSecret string   `json:"totp_secret"`
+		Roles      []string `json:"roles"`
+	} `json:"users"`
 }
 
 // demo is a running `crmgate demo`.
@@ -69,7 +76,7 @@ type demo struct {
 func startDemo(t *testing.T, extra ...string) *demo {
 	t.Helper()
 	dir := t.TempDir()
-	args := append([]string{"demo", "--data-dir", dir, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--crm-addr", "127.0.0.1:0"}, extra...)
+	args := append([]string{"demo", "--data-dir", dir, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--crm-addr", "127.0.0.1:0", "--idp-addr", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(binPath, args...)
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out

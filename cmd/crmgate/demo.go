@@ -19,6 +19,7 @@ import (
 
 	"github.com/crmgate/crmgate/config"
 	"github.com/crmgate/crmgate/demo/crm"
+	"github.com/crmgate/crmgate/proxy/certs"
 	"github.com/crmgate/crmgate/secret"
 )
 
@@ -28,13 +29,15 @@ var demoConfigTemplate string
 // demoInfo is the demo.json contract: scripts and tests rely on these names,
 // so fields are added, never renamed.
 type demoInfo struct {
-	GatewayURL string `json:"gateway_url"`
-	AdminURL   string `json:"admin_url"`
-	CRMURL     string `json:"crm_url"`
-	CACert     string `json:"ca_cert"`
-	Config     string `json:"config"`
-	Log        string `json:"log"`
-	PID        int    `json:"pid"`
+	GatewayURL string     `json:"gateway_url"`
+	AdminURL   string     `json:"admin_url"`
+	IdPURL     string     `json:"idp_url"`
+	CRMURL     string     `json:"crm_url"`
+	CACert     string     `json:"ca_cert"`
+	Config     string     `json:"config"`
+	Log        string     `json:"log"`
+	PID        int        `json:"pid"`
+	Users      []demoUser `json:"users"`
 }
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -43,11 +46,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	addr := fs.String("addr", "127.0.0.1:8443", "gateway HTTPS address (loopback)")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:9090", "admin listener address (loopback)")
 	crmAddr := fs.String("crm-addr", "127.0.0.1:8081", "sample CRM address (loopback)")
+	idpAddr := fs.String("idp-addr", "127.0.0.1:8444", "development OpenID provider address (loopback)")
 	contacts := fs.Int("contacts", 200, "number of sample contacts in the CRM")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	for _, a := range []struct{ flag, v string }{{"addr", *addr}, {"admin-addr", *adminAddr}, {"crm-addr", *crmAddr}} {
+	for _, a := range []struct{ flag, v string }{{"addr", *addr}, {"admin-addr", *adminAddr}, {"crm-addr", *crmAddr}, {"idp-addr", *idpAddr}} {
 		if err := loopbackOnly(a.v); err != nil {
 			return fmt.Errorf("-%s: %w", a.flag, err)
 		}
@@ -98,8 +102,32 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 
+	gatewayURL := "https://localhost:" + port(gw.server.Addr())
+	users, plain, err := demoUsers(dir)
+	if err != nil {
+		cancel()
+		_ = gw.wait()
+		return err
+	}
+	roots, err := certs.CertPool(gw.certs.CAFile())
+	if err != nil {
+		cancel()
+		_ = gw.wait()
+		return err
+	}
+	tlsDir := filepath.Dir(gw.certs.CAFile())
+	idpSrv, err := startDemoIdP(*idpAddr, filepath.Join(tlsDir, "cert.pem"), filepath.Join(tlsDir, "key.pem"), roots, users, gatewayURL, log)
+	if err != nil {
+		cancel()
+		_ = gw.wait()
+		return err
+	}
+	defer idpSrv.srv.Close()
+
 	info := demoInfo{
-		GatewayURL: "https://localhost:" + port(gw.server.Addr()),
+		GatewayURL: gatewayURL,
+		IdPURL:     idpSrv.url,
+		Users:      plain,
 		AdminURL:   "http://" + gw.admin.Addr().String(),
 		CRMURL:     "http://" + crmLn.Addr().String(),
 		CACert:     gw.certs.CAFile(),
@@ -178,6 +206,7 @@ func printDemo(w io.Writer, d demoInfo, jsonPath string) {
   Gateway    %s   (TLS with a development CA)
   CA cert    %s
   Admin      %s   (/healthz, /readyz, /metrics)
+  IdP        %s   (development OpenID provider; users and passwords in demo.json)
   Sample CRM %s   (reachable directly only for comparison)
   Config     %s
   Log        %s
@@ -189,6 +218,6 @@ Try:
   curl --cacert %s '%s/api/contacts/..%%2fadmin'               # refused: 400
   curl --cacert %s %s/nothing-here                             # no route: 404
   curl %s/metrics
-`, d.GatewayURL, d.CACert, d.AdminURL, d.CRMURL, d.Config, d.Log, jsonPath,
+`, d.GatewayURL, d.CACert, d.AdminURL, d.IdPURL, d.CRMURL, d.Config, d.Log, jsonPath,
 		d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.AdminURL)
 }

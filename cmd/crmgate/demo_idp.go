@@ -1,0 +1,132 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/crmgate/crmgate/demo/idp"
+)
+
+// demoUser is a demo account as demo.json publishes it: the password and
+// TOTP secret in plain, for people and scripts to sign in with.
+type demoUser struct {
+	Username   string   `json:"username"`
+	Password   string   `json:"password"`
+	TOTPSecret string   `json:"totp_secret"`
+	Roles      []string `json:"roles"`
+}
+
+// demoAccounts are the demo's users and their roles (PRODUCT.md).
+var demoAccounts = []struct {
+	name string
+	role string
+}{{"alice", "sales"}, {"bob", "finance"}, {"carol", "admin"}, {"dave", "support"}}
+
+// demoUsers loads the demo's users from the data folder, or creates them
+// with random passwords and TOTP secrets at first start, so that a restart
+// keeps the credentials a person already enrolled in an authenticator.
+func demoUsers(dir string) ([]idp.User, []demoUser, error) {
+	usersPath := filepath.Join(dir, "idp-users.json")
+	plainPath := filepath.Join(dir, "demo-users.json")
+	users, err := idp.LoadUsers(usersPath)
+	if err == nil {
+		var plain []demoUser
+		b, perr := os.ReadFile(plainPath)
+		if perr == nil && json.Unmarshal(b, &plain) == nil && len(plain) == len(users) {
+			return users, plain, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("demo users: %w", err)
+	}
+	users, plain := nil, []demoUser(nil)
+	for _, a := range demoAccounts {
+		pw, err := randomToken(12)
+		if err != nil {
+			return nil, nil, err
+		}
+		u, secret, err := idp.NewUser(a.name, pw, []string{a.role})
+		if err != nil {
+			return nil, nil, err
+		}
+		users = append(users, u)
+		plain = append(plain, demoUser{Username: a.name, Password: pw, TOTPSecret: secret, Roles: []string{a.role}})
+	}
+	if err := idp.SaveUsers(usersPath, users); err != nil {
+		return nil, nil, err
+	}
+	if err := writeJSONAtomic(plainPath, plain); err != nil {
+		return nil, nil, err
+	}
+	return users, plain, nil
+}
+
+func randomToken(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// demoIdP is the running development OpenID provider.
+type demoIdP struct {
+	url          string
+	clientID     string
+	clientSecret string
+	srv          *http.Server
+}
+
+// startDemoIdP serves the development OpenID provider over TLS on addr,
+// with the demo's development certificate, and registers the gateway as a
+// client.
+func startDemoIdP(addr, certFile, keyFile string, roots *x509.CertPool, users []idp.User, gatewayURL string, log *slog.Logger) (*demoIdP, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("demo IdP certificate: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("demo IdP: %w", err)
+	}
+	secret, err := randomToken(32)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	d := &demoIdP{url: "https://localhost:" + port(ln.Addr()), clientID: "crmgate-demo", clientSecret: secret}
+	p, err := idp.New(idp.Config{
+		Issuer: d.url,
+		Users:  users,
+		Clients: []idp.Client{{
+			ID: d.clientID, Secret: secret,
+			RedirectURIs:           []string{gatewayURL + "/.crmgate/callback"},
+			PostLogoutRedirectURIs: []string{gatewayURL + "/"},
+			BackChannelLogoutURI:   gatewayURL + "/.crmgate/backchannel-logout",
+		}},
+		BackChannelTransport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}},
+	}, log.With("component", "idp"), time.Now)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	d.srv = &http.Server{
+		Handler:           p.Handler(),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() { _ = d.srv.ServeTLS(ln, "", "") }()
+	return d, nil
+}
