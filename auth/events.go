@@ -1,0 +1,108 @@
+package auth
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/crmgate/crmgate/scope"
+)
+
+// Event types.
+const (
+	EventLoginSuccess      = "auth.login.success"
+	EventLoginFailure      = "auth.login.failure"
+	EventLogout            = "auth.logout"
+	EventBackChannelLogout = "auth.backchannel_logout"
+	EventRefreshFailure    = "auth.refresh.failure"
+)
+
+// Reasons of failure events: fixed codes, so that nothing a client or the
+// provider wrote (least of all a token) reaches the audit trail.
+const (
+	ReasonIdPUnavailable     = "idp_unavailable"
+	ReasonNoState            = "state_missing"
+	ReasonUnknownState       = "state_unknown"
+	ReasonStateReplay        = "state_replay"
+	ReasonLoginExpired       = "login_expired"
+	ReasonIssuerMismatch     = "iss_mismatch"
+	ReasonIssuerMissing      = "iss_missing"
+	ReasonProviderError      = "provider_error"
+	ReasonNoCode             = "code_missing"
+	ReasonCodeExchange       = "code_exchange"
+	ReasonNoIDToken          = "id_token_missing"
+	ReasonIDToken            = "id_token_invalid"
+	ReasonNonce              = "nonce_mismatch"
+	ReasonAccessToken        = "access_token_invalid"
+	ReasonUserInfo           = "userinfo_invalid"
+	ReasonSessionStore       = "session_store"
+	ReasonRefreshRejected    = "refresh_rejected"
+	ReasonRefreshUnavailable = "refresh_unavailable"
+	ReasonLocal              = "local"
+	ReasonProviderLogout     = "provider_logout"
+)
+
+// Event is a security event of the relying party. It never carries a token,
+// a session id or a code; SessionHash is the session's storage key
+// (session.Record.Hash), safe to log.
+type Event struct {
+	// Type is one of the Event* constants.
+	Type string
+	Time time.Time
+	// Subject is the user (OIDC sub), empty when not known.
+	Subject     string
+	SessionHash string
+	ClientIP    string
+	// Reason is one of the Reason* constants for failures; for a
+	// provider error it is ReasonProviderError followed by ":" and the
+	// provider's error code when that code is a plain OAuth error code.
+	Reason string
+}
+
+// EventSink receives the relying party's security events, for the audit
+// trail. Emit must not block for long: it runs on the request path.
+type EventSink interface {
+	Emit(ctx context.Context, e Event)
+}
+
+// logSink is the default EventSink: one log line per event.
+type logSink struct{ log *slog.Logger }
+
+func (s logSink) Emit(ctx context.Context, e Event) {
+	level := slog.LevelInfo
+	if e.Type == EventLoginFailure || e.Type == EventRefreshFailure {
+		level = slog.LevelWarn
+	}
+	s.log.LogAttrs(ctx, level, "auth: "+e.Type,
+		slog.String("subject", e.Subject),
+		slog.String("id_hash", e.SessionHash),
+		slog.String("client_ip", e.ClientIP),
+		slog.String("reason", e.Reason),
+	)
+}
+
+// emit sends an event stamped with the clock and the request's client.
+func (rp *RP) emit(r *http.Request, e Event) {
+	e.Time = rp.now()
+	if r != nil {
+		e.ClientIP = clientIP(r)
+		rp.events.Emit(r.Context(), e)
+		return
+	}
+	rp.events.Emit(context.Background(), e)
+}
+
+// clientIP is the address the gateway's intake established, or the socket
+// peer when the request did not pass through it.
+func clientIP(r *http.Request) string {
+	if s := scope.From(r.Context()); s != nil && s.ClientIP.IsValid() {
+		return s.ClientIP.String()
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,621 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/net/html"
+
+	"github.com/crmgate/crmgate/demo/idp"
+	"github.com/crmgate/crmgate/secret"
+	"github.com/crmgate/crmgate/session"
+)
+
+// fakeClock is the RP's clock in tests. It starts at the real time: the
+// provider signs with the wall clock, and the tests move the RP's clock
+// forward to reach token expiry.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+const (
+	testClientID = "gateway"
+	// testClientSecret is long and random-looking, as secret.Check wants.
+	testClientSecret = "h7Qe2vKp9LxW3rTz8NbY5cJd1FgS6mUa4RkVo0XiPwEtHqBn"
+)
+
+// testUser is an account of the dev IdP.
+type testUser struct {
+	name, password, totpSecret string
+	roles                      []string
+}
+
+var testUsers = []testUser{
+	{name: "alice", password: "alice-password", roles: []string{"sales", "support"}},
+	{name: "bob", password: "bob-password", roles: []string{"finance"}},
+	{name: "mallory", password: "mallory-password", roles: []string{"sales"}},
+}
+
+// envOpts adjusts an env.
+type envOpts struct {
+	cfg func(*Config)
+	idp func(*idp.Config)
+	// stub serves a scripted provider (stubOP) instead of the dev IdP.
+	stub bool
+	// stubNoIss keeps the stub from advertising RFC 9207 support.
+	stubNoIss bool
+	// idpDown makes the provider answer 503 from the start.
+	idpDown bool
+}
+
+// env is the dev IdP (or the stub provider) served over TLS on 127.0.0.1,
+// and a gateway stand-in served over TLS that mounts the RP's handler and
+// an application that calls Identify and Challenge.
+type env struct {
+	t       *testing.T
+	clock   *fakeClock
+	issuer  string
+	idp     *idp.Provider
+	stub    *stubOP
+	idpSrv  *httptest.Server
+	idpDown atomic.Bool
+	users   map[string]testUser
+
+	rp       *RP
+	cfg      Config
+	sessions *session.Manager
+	rpSrv    *httptest.Server
+	rpURL    string
+	events   *eventLog
+	logs     *logCapture
+
+	mu           sync.Mutex
+	logoutTokens []string // logout_token values that reached the RP
+}
+
+func newEnv(t *testing.T, o envOpts) *env {
+	t.Helper()
+	e := &env{t: t, clock: newClock(), events: &eventLog{}, logs: &logCapture{}, users: map[string]testUser{}}
+	e.idpDown.Store(o.idpDown)
+	idpLn := listen(t)
+	rpLn := listen(t)
+	e.issuer = "https://" + idpLn.Addr().String()
+	e.rpURL = "https://" + rpLn.Addr().String()
+
+	// The gateway stand-in starts first, so that the provider can be
+	// given a client that trusts it; its handler is installed last.
+	var app atomic.Pointer[http.Handler]
+	e.rpSrv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := app.Load()
+		if h == nil {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		(*h).ServeHTTP(w, r)
+	}))
+	e.rpSrv.Listener.Close()
+	e.rpSrv.Listener = rpLn
+	e.rpSrv.StartTLS()
+	t.Cleanup(e.rpSrv.Close)
+
+	var opHandler http.Handler
+	if o.stub {
+		e.stub = newStubOP(t, e.issuer, e.rpURL+DefaultRedirectPath, e.clock.Now)
+		e.stub.advertiseIss = !o.stubNoIss
+		opHandler = e.stub.handler()
+	} else {
+		cfg := idp.Config{
+			Issuer:     e.issuer,
+			IDTokenTTL: time.Hour,
+			Clients: []idp.Client{{
+				ID: testClientID, Secret: testClientSecret,
+				RedirectURIs:           []string{e.rpURL + DefaultRedirectPath},
+				PostLogoutRedirectURIs: []string{e.rpURL + "/signed-out"},
+				BackChannelLogoutURI:   e.rpURL + DefaultBackChannelLogoutPath,
+			}},
+			BackChannelTransport: e.rpSrv.Client().Transport,
+		}
+		for _, u := range testUsers {
+			hash, err := bcrypt.GenerateFromPassword([]byte(u.password), bcrypt.MinCost)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, err := totp.Generate(totp.GenerateOpts{Issuer: "test", AccountName: u.name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			u.totpSecret = key.Secret()
+			e.users[u.name] = u
+			cfg.Users = append(cfg.Users, idp.User{Username: u.name, PasswordHash: string(hash), Email: u.name + "@example.com",
+				Roles: u.roles, TOTPSecret: u.totpSecret})
+		}
+		if o.idp != nil {
+			o.idp(&cfg)
+		}
+		p, err := idp.New(cfg, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError})), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.idp = p
+		opHandler = p.Handler()
+	}
+	e.idpSrv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e.idpDown.Load() {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		opHandler.ServeHTTP(w, r)
+	}))
+	e.idpSrv.Listener.Close()
+	e.idpSrv.Listener = idpLn
+	e.idpSrv.StartTLS()
+	t.Cleanup(e.idpSrv.Close)
+
+	store := session.NewMemoryStore(session.MemoryOptions{Now: e.clock.Now})
+	scfg := session.Config{Keys: []secret.Ref{secret.FromValue([]byte("session key for the auth tests, 32+ bytes long"))}}
+	scfg.Defaults()
+	sm, err := session.New(scfg, store, nil, e.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sessions = sm
+
+	e.cfg = Config{
+		Issuer:                e.issuer,
+		ClientID:              testClientID,
+		ClientSecret:          secret.FromValue([]byte(testClientSecret)),
+		ExternalURL:           e.rpURL,
+		PostLogoutRedirectURL: e.rpURL + "/signed-out",
+	}
+	e.cfg.Defaults()
+	if o.cfg != nil {
+		o.cfg(&e.cfg)
+	}
+	e.rp = New(e.cfg, sm, e.idpSrv.Client(), slog.New(e.logs), e.clock.Now, WithEventSink(e.events))
+	e.rp.retryMin, e.rp.retryMax = 20*time.Millisecond, 100*time.Millisecond
+
+	h := e.app()
+	app.Store(&h)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := e.rp.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return e
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// whoami is what the test application answers for an identified request.
+type whoami struct {
+	Path      string    `json:"path"`
+	Subject   string    `json:"subject"`
+	Email     string    `json:"email"`
+	Roles     []string  `json:"roles"`
+	ACR       string    `json:"acr"`
+	AMR       []string  `json:"amr"`
+	AuthTime  time.Time `json:"auth_time"`
+	SID       string    `json:"sid"`
+	Hash      string    `json:"hash"`
+	CSRF      string    `json:"csrf"`
+	AccessSum string    `json:"access_sum"`
+}
+
+// app is the gateway stand-in: the RP's paths, and an application that
+// identifies every other request or challenges it.
+func (e *env) app() http.Handler {
+	mux := http.NewServeMux()
+	rph := e.rp.Handler()
+	mux.Handle("/.crmgate/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == DefaultBackChannelLogoutPath && r.Method == http.MethodPost {
+			body, _ := io.ReadAll(r.Body)
+			if v, err := url.ParseQuery(string(body)); err == nil {
+				e.mu.Lock()
+				e.logoutTokens = append(e.logoutTokens, v.Get("logout_token"))
+				e.mu.Unlock()
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		rph.ServeHTTP(w, r)
+	}))
+	mux.HandleFunc("GET /signed-out", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "signed out") })
+	mux.HandleFunc("GET /stepup", func(w http.ResponseWriter, r *http.Request) {
+		e.rp.Login(w, r, "/after-stepup", WithACRValues("mfa"))
+	})
+	mux.HandleFunc("GET /fresh", func(w http.ResponseWriter, r *http.Request) {
+		e.rp.Login(w, r, "/after-fresh", WithMaxAge(time.Minute), WithPromptLogin())
+	})
+	mux.HandleFunc("GET /login-to", func(w http.ResponseWriter, r *http.Request) {
+		e.rp.Login(w, r, r.URL.Query().Get("return"))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		sub, rec, err := e.rp.Identify(r)
+		if err != nil {
+			e.rp.Challenge(w, r)
+			return
+		}
+		sum := sha256.Sum256([]byte(rec.Tokens.AccessToken))
+		sid, _ := rec.Claims["sid"].(string)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(whoami{
+			Path: r.URL.RequestURI(), Subject: sub.ID, Email: sub.Email, Roles: sub.Roles, ACR: sub.ACR, AMR: sub.AMR,
+			AuthTime: sub.AuthTime, SID: sid, Hash: rec.Hash(), CSRF: e.rp.CSRFToken(rec), AccessSum: hex.EncodeToString(sum[:8]),
+		})
+	})
+	return mux
+}
+
+func (e *env) receivedLogoutTokens() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.logoutTokens)
+}
+
+// logCapture is a slog.Handler that keeps the RP's log lines (message and
+// attributes, as text), so that a test can tell which check refused.
+type logCapture struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logCapture) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logCapture) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logCapture) WithGroup(string) slog.Handler            { return l }
+
+func (l *logCapture) Handle(_ context.Context, r slog.Record) error {
+	var sb strings.Builder
+	sb.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		sb.WriteString(" " + a.String())
+		return true
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, sb.String())
+	return nil
+}
+
+// lastWith returns the last line whose message is msg.
+func (l *logCapture) lastWith(msg string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(l.lines[i], msg+" ") || l.lines[i] == msg {
+			return l.lines[i]
+		}
+	}
+	return ""
+}
+
+// eventLog is an EventSink that keeps what it is sent.
+type eventLog struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (l *eventLog) Emit(_ context.Context, ev Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, ev)
+}
+
+// reasons lists the reasons of the events of type typ, in order.
+func (l *eventLog) reasons(typ string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, ev := range l.events {
+		if ev.Type == typ {
+			out = append(out, ev.Reason)
+		}
+	}
+	return out
+}
+
+func (l *eventLog) last(typ string) (Event, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.events) - 1; i >= 0; i-- {
+		if l.events[i].Type == typ {
+			return l.events[i], true
+		}
+	}
+	return Event{}, false
+}
+
+// browser is an HTTP client with a cookie jar that follows redirects and
+// asks for HTML, like a browser navigating.
+type browser struct {
+	t    *testing.T
+	e    *env
+	c    *http.Client
+	jar  *cookiejar.Jar
+	stop func(*http.Request) bool // where to stop following redirects
+}
+
+func (e *env) browser(t *testing.T) *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &browser{t: t, e: e, jar: jar}
+	b.c = &http.Client{
+		Jar:       jar,
+		Transport: e.idpSrv.Client().Transport,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 15 {
+				return http.ErrUseLastResponse
+			}
+			if b.stop != nil && b.stop(req) {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}
+	return b
+}
+
+// stopAtCallback makes the browser stop before the RP's callback, so a
+// test can read or alter the authorization response.
+func (b *browser) stopAtCallback() {
+	b.stop = func(r *http.Request) bool { return r.URL.Path == DefaultRedirectPath }
+}
+
+// stopAtProvider makes the browser stop before it reaches the provider.
+func (b *browser) stopAtProvider() {
+	b.stop = func(r *http.Request) bool { return "https://"+r.URL.Host == b.e.issuer }
+}
+
+// page is a response, read.
+type page struct {
+	status int
+	url    *url.URL
+	header http.Header
+	body   string
+}
+
+func (p page) location() *url.URL {
+	u, err := p.url.Parse(p.header.Get("Location"))
+	if err != nil {
+		return nil
+	}
+	return u
+}
+
+func (b *browser) do(req *http.Request) page {
+	b.t.Helper()
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return page{status: resp.StatusCode, url: resp.Request.URL, header: resp.Header, body: string(body)}
+}
+
+func (b *browser) get(raw string) page {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, raw, nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.do(req)
+}
+
+func (b *browser) post(raw string, form url.Values, header http.Header) page {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, raw, strings.NewReader(form.Encode()))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.do(req)
+}
+
+// submit fills the page's form with fields and posts it.
+func (b *browser) submit(p page, fields map[string]string) page {
+	b.t.Helper()
+	action, values := parseForm(b.t, p)
+	for k, v := range fields {
+		values.Set(k, v)
+	}
+	return b.post(action, values, nil)
+}
+
+// parseForm returns the absolute action of the page's form and its inputs.
+func parseForm(t *testing.T, p page) (string, url.Values) {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(p.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var action string
+	values := url.Values{}
+	found := false
+	for n := range doc.Descendants() {
+		if n.Type != html.ElementNode {
+			continue
+		}
+		switch n.Data {
+		case "form":
+			found = true
+			action = attr(n, "action")
+		case "input":
+			if name := attr(n, "name"); name != "" {
+				values.Set(name, attr(n, "value"))
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no form on %s (status %d):\n%s", p.url, p.status, p.body)
+	}
+	ref, err := url.Parse(action)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.url.ResolveReference(ref).String(), values
+}
+
+func attr(n *html.Node, name string) string {
+	for _, a := range n.Attr {
+		if a.Key == name {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+// cookie returns the jar's cookie named name for the RP, or nil.
+func (b *browser) cookie(name string) *http.Cookie {
+	u, _ := url.Parse(b.e.rpURL)
+	for _, c := range b.jar.Cookies(u) {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// loginCookies returns the jar's pre-login cookies.
+func (b *browser) loginCookies() []*http.Cookie {
+	u, _ := url.Parse(b.e.rpURL)
+	var out []*http.Cookie
+	for _, c := range b.jar.Cookies(u) {
+		if strings.HasPrefix(c.Name, b.e.cfg.LoginCookieName+"-") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// setCookie puts a cookie for the RP into the jar, as an attacker with a
+// foothold in the browser (or a test) would.
+func (b *browser) setCookie(name, value string) {
+	u, _ := url.Parse(b.e.rpURL)
+	b.jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/", Secure: true, HttpOnly: true}})
+}
+
+// atLogin reports whether p is the dev IdP's login form.
+func (e *env) atLogin(p page) bool {
+	return "https://"+p.url.Host == e.issuer && p.url.Path == "/login" && p.status == http.StatusOK
+}
+
+// signIn completes the dev IdP's forms from p: the password form when p is
+// it, then the TOTP form when the provider asks for a second factor.
+func (e *env) signIn(b *browser, p page, user string) page {
+	b.t.Helper()
+	u := e.users[user]
+	atIdP := "https://"+p.url.Host == e.issuer
+	switch {
+	case atIdP && p.url.Path == "/login" && p.status == http.StatusOK:
+		p = b.submit(p, map[string]string{"username": user, "password": u.password})
+	case atIdP && p.url.Path == "/login/otp":
+	default:
+		b.t.Fatalf("expected the provider's login form, got %d at %s:\n%s", p.status, p.url, p.body)
+	}
+	if "https://"+p.url.Host == e.issuer && p.url.Path == "/login/otp" {
+		code, err := totp.GenerateCodeCustom(u.totpSecret, time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		p = b.submit(p, map[string]string{"otp": code})
+	}
+	return p
+}
+
+// login runs a whole login from path on the RP as user and returns the
+// page the browser lands on.
+func (e *env) login(b *browser, path, user string) page {
+	b.t.Helper()
+	return e.signIn(b, b.get(e.rpURL+path), user)
+}
+
+// who decodes the test application's answer.
+func who(t *testing.T, p page) whoami {
+	t.Helper()
+	if p.status != http.StatusOK || !strings.HasPrefix(p.header.Get("Content-Type"), "application/json") {
+		t.Fatalf("not identified: %d at %s:\n%s", p.status, p.url, p.body)
+	}
+	var w whoami
+	if err := json.Unmarshal([]byte(p.body), &w); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// identified reports whether the browser's session cookie is a session.
+func (e *env) identified(b *browser) bool {
+	req := httptest.NewRequest(http.MethodGet, e.rpURL+"/", nil)
+	if c := b.cookie(e.sessions.CookieName()); c != nil {
+		req.AddCookie(c)
+	}
+	_, _, err := e.rp.Identify(req)
+	return err == nil
+}
+
+// record loads the browser's session record.
+func (e *env) record(b *browser) *session.Record {
+	b.t.Helper()
+	req := httptest.NewRequest(http.MethodGet, e.rpURL+"/", nil)
+	c := b.cookie(e.sessions.CookieName())
+	if c == nil {
+		b.t.Fatal("no session cookie")
+	}
+	req.AddCookie(c)
+	rec, err := e.sessions.Load(req)
+	if err != nil {
+		b.t.Fatalf("Load: %v", err)
+	}
+	return rec
+}
