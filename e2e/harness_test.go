@@ -160,9 +160,10 @@ func (d *demo) raw(t *testing.T, payload string) string {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, err := io.WriteString(conn, payload); err != nil {
-		t.Fatal(err)
-	}
+	// A write may fail part-way: the gateway refuses an oversized or
+	// malformed head and closes without reading the rest. What it answered
+	// before closing is still there to read.
+	_, _ = io.WriteString(conn, payload)
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	b, _ := io.ReadAll(conn)
 	return string(b)

@@ -196,9 +196,40 @@ func (c *Conn) Unwrap() net.Conn { return c.conn }
 
 // Close closes the wrapped connection. Reads after Close fail with an error
 // wrapping net.ErrClosed, even if validated bytes were still buffered.
+//
+// After a framing violation it closes lingeringly (RFC 9112 §9.6): it ends
+// its side of the stream, then reads and discards what the client is still
+// sending for a short, bounded time, so that the client reads the 400 before
+// the connection goes. Closing with unread bytes makes the kernel send a
+// reset, and a reset makes the client drop the answer it had not read yet.
 func (c *Conn) Close() error {
+	if c.failed.Load() != nil && !c.closed.Swap(true) {
+		c.linger()
+		return c.conn.Close()
+	}
 	c.closed.Store(true)
 	return c.conn.Close()
+}
+
+// Lingering close bounds: at most this long and this many bytes.
+const (
+	lingerTime  = 250 * time.Millisecond
+	lingerBytes = 256 << 10
+)
+
+func (c *Conn) linger() {
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(lingerTime))
+	buf := make([]byte, 4096)
+	for n := 0; n < lingerBytes; {
+		k, err := c.conn.Read(buf)
+		n += k
+		if err != nil {
+			return
+		}
+	}
 }
 
 // Write writes to the wrapped connection; responses are not inspected.
