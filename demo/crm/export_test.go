@@ -217,9 +217,6 @@ func (h *heapSampler) Write(p []byte) (int, error) {
 }
 
 func TestExportBoundedMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("streams 50 MB")
-	}
 	srv := httptest.NewServer(newTestServer(t, Config{}).Handler())
 	defer srv.Close()
 	const size = 50 << 20
