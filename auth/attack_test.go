@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/crmgate/crmgate/internal/browsertest"
 )
 
 // authResponse runs a login as user up to the provider's redirect to the
@@ -15,11 +17,11 @@ import (
 func (e *env) authResponse(b *browser, user string) *url.URL {
 	b.t.Helper()
 	b.stopAtCallback()
-	defer func() { b.stop = nil }()
-	p := e.signIn(b, b.get(e.rpURL+"/"), user)
-	loc := p.location()
-	if p.status/100 != 3 || loc == nil || loc.Path != DefaultRedirectPath {
-		b.t.Fatalf("login as %s ended at %d %s, want a redirect to the callback", user, p.status, p.url)
+	defer func() { b.Stop = nil }()
+	p := e.signIn(b, b.Get(e.rpURL+"/"), user)
+	loc := p.Location()
+	if p.Status/100 != 3 || loc == nil || loc.Path != DefaultRedirectPath {
+		b.t.Fatalf("login as %s ended at %d %s, want a redirect to the callback", user, p.Status, p.URL)
 	}
 	return loc
 }
@@ -29,14 +31,14 @@ func (e *env) authResponse(b *browser, user string) *url.URL {
 func (e *env) pendingState(b *browser) string {
 	b.t.Helper()
 	b.stopAtProvider()
-	defer func() { b.stop = nil }()
-	return b.get(e.rpURL + "/").location().Query().Get("state")
+	defer func() { b.Stop = nil }()
+	return redirectTo(b.t, b.Get(e.rpURL+"/")).Query().Get("state")
 }
 
-func (e *env) wantFailure(t *testing.T, p page, status int, reason string) {
+func (e *env) wantFailure(t *testing.T, p browsertest.Page, status int, reason string) {
 	t.Helper()
-	if p.status != status {
-		t.Errorf("status %d at %s, want %d", p.status, p.url, status)
+	if p.Status != status {
+		t.Errorf("status %d at %s, want %d", p.Status, p.URL, status)
 	}
 	if got, _ := e.events.last(EventLoginFailure); got.Reason != reason {
 		t.Errorf("failure reason %q, want %q", got.Reason, reason)
@@ -55,16 +57,16 @@ func TestStateReplay(t *testing.T) {
 	if len(saved) != 1 {
 		t.Fatalf("%d pre-login cookies, want 1", len(saved))
 	}
-	who(t, b.get(cb.String()))
+	who(t, b.Get(cb.String()))
 
-	e.wantFailure(t, b.get(cb.String()), http.StatusBadRequest, ReasonUnknownState)
+	e.wantFailure(t, b.Get(cb.String()), http.StatusBadRequest, ReasonUnknownState)
 	b.setCookie(saved[0].Name, saved[0].Value)
-	e.wantFailure(t, b.get(cb.String()), http.StatusBadRequest, ReasonStateReplay)
+	e.wantFailure(t, b.Get(cb.String()), http.StatusBadRequest, ReasonStateReplay)
 
 	// Another browser with the stolen cookie and URL gets nowhere either.
 	thief := e.browser(t)
 	thief.setCookie(saved[0].Name, saved[0].Value)
-	e.wantFailure(t, thief.get(cb.String()), http.StatusBadRequest, ReasonStateReplay)
+	e.wantFailure(t, thief.Get(cb.String()), http.StatusBadRequest, ReasonStateReplay)
 	if e.identified(thief) {
 		t.Error("the thief has a session")
 	}
@@ -91,7 +93,7 @@ func TestStateMismatch(t *testing.T) {
 			q := cb.Query()
 			tt.mangle(q)
 			cb.RawQuery = q.Encode()
-			e.wantFailure(t, b.get(cb.String()), http.StatusBadRequest, tt.reason)
+			e.wantFailure(t, b.Get(cb.String()), http.StatusBadRequest, tt.reason)
 			if e.identified(b) {
 				t.Error("a session was started")
 			}
@@ -100,7 +102,7 @@ func TestStateMismatch(t *testing.T) {
 	// A browser without any pending login (a victim lured to an
 	// attacker's callback URL) is refused too.
 	cb := e.authResponse(e.browser(t), "mallory")
-	e.wantFailure(t, e.browser(t).get(cb.String()), http.StatusBadRequest, ReasonUnknownState)
+	e.wantFailure(t, e.browser(t).Get(cb.String()), http.StatusBadRequest, ReasonUnknownState)
 }
 
 // Regression (authorization code injection): a code from the attacker's
@@ -113,7 +115,7 @@ func TestCodeInjection(t *testing.T) {
 	victim := e.browser(t)
 	state := e.pendingState(victim)
 	cb := e.rpURL + DefaultRedirectPath + "?" + url.Values{"code": {code}, "state": {state}, "iss": {e.issuer}}.Encode()
-	e.wantFailure(t, victim.get(cb), http.StatusBadRequest, ReasonCodeExchange)
+	e.wantFailure(t, victim.Get(cb), http.StatusBadRequest, ReasonCodeExchange)
 	if e.identified(victim) {
 		t.Error("the victim is logged in (as the attacker?)")
 	}
@@ -128,7 +130,7 @@ func TestPreLoginCookieTampering(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	t.Run("nonce", func(t *testing.T) {
 		b := e.browser(t)
-		p := b.get(e.rpURL + "/")
+		p := b.Get(e.rpURL + "/")
 		c := b.loginCookies()[0]
 		pl, err := e.rp.openLogin(c.Name, c.Value)
 		if err != nil {
@@ -143,7 +145,7 @@ func TestPreLoginCookieTampering(t *testing.T) {
 	})
 	t.Run("bit flip", func(t *testing.T) {
 		b := e.browser(t)
-		p := b.get(e.rpURL + "/")
+		p := b.Get(e.rpURL + "/")
 		c := b.loginCookies()[0]
 		v := []byte(c.Value)
 		if i := len(v) / 2; v[i] == 'A' {
@@ -186,7 +188,7 @@ func TestIssuerMixUp(t *testing.T) {
 			q := cb.Query()
 			tt.mangle(q)
 			cb.RawQuery = q.Encode()
-			e.wantFailure(t, b.get(cb.String()), http.StatusBadRequest, tt.reason)
+			e.wantFailure(t, b.Get(cb.String()), http.StatusBadRequest, tt.reason)
 			if e.identified(b) {
 				t.Error("a session was started")
 			}
@@ -213,9 +215,9 @@ func TestProviderErrorResponse(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := e.browser(t)
 			tt.params.Set("state", e.pendingState(b))
-			p := b.get(e.rpURL + DefaultRedirectPath + "?" + tt.params.Encode())
+			p := b.Get(e.rpURL + DefaultRedirectPath + "?" + tt.params.Encode())
 			e.wantFailure(t, p, tt.status, tt.reason)
-			if strings.Contains(p.body, "<script>") {
+			if strings.Contains(p.Body, "<script>") {
 				t.Error("the provider's error is echoed")
 			}
 		})

@@ -20,16 +20,16 @@ func TestProviderDownAtStart(t *testing.T) {
 	}
 	b := e.browser(t)
 	b.stopAtProvider()
-	p := b.get(e.rpURL + "/")
-	if p.status != http.StatusServiceUnavailable || p.header.Get("Retry-After") == "" ||
-		!strings.Contains(p.body, "temporarily unavailable") || p.header.Get("Cache-Control") != "no-store" {
-		t.Fatalf("login while down: %d, Retry-After %q:\n%s", p.status, p.header.Get("Retry-After"), p.body)
+	p := b.Get(e.rpURL + "/")
+	if p.Status != http.StatusServiceUnavailable || p.Header.Get("Retry-After") == "" ||
+		!strings.Contains(p.Body, "temporarily unavailable") || p.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("login while down: %d, Retry-After %q:\n%s", p.Status, p.Header.Get("Retry-After"), p.Body)
 	}
 	if got, _ := e.events.last(EventLoginFailure); got.Reason != ReasonIdPUnavailable {
 		t.Errorf("failure reason %q, want %s", got.Reason, ReasonIdPUnavailable)
 	}
-	if p := b.get(e.rpURL + DefaultRedirectPath + "?state=x&code=y"); p.status != http.StatusServiceUnavailable {
-		t.Errorf("callback while down: %d, want 503", p.status)
+	if p := b.Get(e.rpURL + DefaultRedirectPath + "?state=x&code=y"); p.Status != http.StatusServiceUnavailable {
+		t.Errorf("callback while down: %d, want 503", p.Status)
 	}
 	if status, _ := e.postBackChannel(t, nil); status != http.StatusBadRequest {
 		t.Errorf("back-channel logout while down: %d, want 400", status)
@@ -41,10 +41,10 @@ func TestProviderDownAtStart(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the provider was not rediscovered within 10s")
 		}
-		b.get(e.rpURL + "/") // a login attempt brings the retry forward
+		b.Get(e.rpURL + "/") // a login attempt brings the retry forward
 		time.Sleep(10 * time.Millisecond)
 	}
-	b.stop = nil
+	b.Stop = nil
 	if w := who(t, e.login(b, "/", "alice")); w.Subject != "alice" {
 		t.Errorf("identified as %q after recovery", w.Subject)
 	}

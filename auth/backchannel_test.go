@@ -40,8 +40,8 @@ func TestBackChannelLogoutFromProvider(t *testing.T) {
 	w := who(t, e.login(b, "/", "alice"))
 	who(t, e.login(other, "/", "alice"))
 
-	if p := b.get(e.issuer + "/end_session"); p.status != http.StatusOK {
-		t.Fatalf("end_session at the provider: %d at %s", p.status, p.url)
+	if p := b.Get(e.issuer + "/end_session"); p.Status != http.StatusOK {
+		t.Fatalf("end_session at the provider: %d at %s", p.Status, p.URL)
 	}
 	toks := e.receivedLogoutTokens()
 	if len(toks) != 1 {
@@ -80,7 +80,7 @@ func TestBackChannelLogoutTokens(t *testing.T) {
 	e := newEnv(t, envOpts{stub: true})
 	s := e.stub
 	b := e.browser(t)
-	login := who(t, b.get(e.rpURL+"/"))
+	login := who(t, b.Get(e.rpURL+"/"))
 	idToken := e.record(b).Tokens.IDToken
 
 	rogue, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -194,7 +194,7 @@ func TestBackChannelLogoutScope(t *testing.T) {
 			}
 		})
 		b := e.browser(t)
-		who(t, b.get(e.rpURL+"/"))
+		who(t, b.Get(e.rpURL+"/"))
 		return b
 	}
 	a1 := loginAs("alice", "sid-1")

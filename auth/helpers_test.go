@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"slices"
@@ -20,12 +20,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 	"golang.org/x/crypto/bcrypt"
-	"golang.org/x/net/html"
 
 	"github.com/crmgate/crmgate/demo/idp"
+	"github.com/crmgate/crmgate/internal/browsertest"
 	"github.com/crmgate/crmgate/secret"
 	"github.com/crmgate/crmgate/session"
 )
@@ -100,6 +99,7 @@ type env struct {
 	sessions *session.Manager
 	rpSrv    *httptest.Server
 	rpURL    string
+	roots    *x509.CertPool // trusts both servers, for browsers
 	events   *eventLog
 	logs     *logCapture
 
@@ -184,6 +184,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 	e.idpSrv.Listener = idpLn
 	e.idpSrv.StartTLS()
 	t.Cleanup(e.idpSrv.Close)
+	e.roots = x509.NewCertPool()
+	e.roots.AddCert(e.idpSrv.Certificate())
+	e.roots.AddCert(e.rpSrv.Certificate())
 
 	store := session.NewMemoryStore(session.MemoryOptions{Now: e.clock.Now})
 	scfg := session.Config{Keys: []secret.Ref{secret.FromValue([]byte("session key for the auth tests, 32+ bytes long"))}}
@@ -365,173 +368,39 @@ func (l *eventLog) last(typ string) (Event, bool) {
 	return Event{}, false
 }
 
-// browser is an HTTP client with a cookie jar that follows redirects and
-// asks for HTML, like a browser navigating.
+// browser is a browser on the gateway stand-in and the provider, bound to
+// the test it reports to.
 type browser struct {
-	t    *testing.T
-	e    *env
-	c    *http.Client
-	jar  *cookiejar.Jar
-	stop func(*http.Request) bool // where to stop following redirects
+	*browsertest.Browser
+	t *testing.T
+	e *env
 }
 
 func (e *env) browser(t *testing.T) *browser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &browser{t: t, e: e, jar: jar}
-	b.c = &http.Client{
-		Jar:       jar,
-		Transport: e.idpSrv.Client().Transport,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 15 {
-				return http.ErrUseLastResponse
-			}
-			if b.stop != nil && b.stop(req) {
-				return http.ErrUseLastResponse
-			}
-			return nil
-		},
-	}
-	return b
+	t.Helper()
+	return &browser{Browser: browsertest.New(t, e.roots), t: t, e: e}
 }
 
 // stopAtCallback makes the browser stop before the RP's callback, so a
 // test can read or alter the authorization response.
 func (b *browser) stopAtCallback() {
-	b.stop = func(r *http.Request) bool { return r.URL.Path == DefaultRedirectPath }
+	b.Stop = func(r *http.Request) bool { return r.URL.Path == DefaultRedirectPath }
 }
 
 // stopAtProvider makes the browser stop before it reaches the provider.
 func (b *browser) stopAtProvider() {
-	b.stop = func(r *http.Request) bool { return "https://"+r.URL.Host == b.e.issuer }
-}
-
-// page is a response, read.
-type page struct {
-	status int
-	url    *url.URL
-	header http.Header
-	body   string
-}
-
-func (p page) location() *url.URL {
-	u, err := p.url.Parse(p.header.Get("Location"))
-	if err != nil {
-		return nil
-	}
-	return u
-}
-
-func (b *browser) do(req *http.Request) page {
-	b.t.Helper()
-	if req.Header.Get("Accept") == "" {
-		req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
-	}
-	resp, err := b.c.Do(req)
-	if err != nil {
-		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return page{status: resp.StatusCode, url: resp.Request.URL, header: resp.Header, body: string(body)}
-}
-
-func (b *browser) get(raw string) page {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, raw, nil)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return b.do(req)
-}
-
-func (b *browser) post(raw string, form url.Values, header http.Header) page {
-	b.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, raw, strings.NewReader(form.Encode()))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return b.do(req)
-}
-
-// submit fills the page's form with fields and posts it.
-func (b *browser) submit(p page, fields map[string]string) page {
-	b.t.Helper()
-	action, values := parseForm(b.t, p)
-	for k, v := range fields {
-		values.Set(k, v)
-	}
-	return b.post(action, values, nil)
-}
-
-// parseForm returns the absolute action of the page's form and its inputs.
-func parseForm(t *testing.T, p page) (string, url.Values) {
-	t.Helper()
-	doc, err := html.Parse(strings.NewReader(p.body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var action string
-	values := url.Values{}
-	found := false
-	for n := range doc.Descendants() {
-		if n.Type != html.ElementNode {
-			continue
-		}
-		switch n.Data {
-		case "form":
-			found = true
-			action = attr(n, "action")
-		case "input":
-			if name := attr(n, "name"); name != "" {
-				values.Set(name, attr(n, "value"))
-			}
-		}
-	}
-	if !found {
-		t.Fatalf("no form on %s (status %d):\n%s", p.url, p.status, p.body)
-	}
-	ref, err := url.Parse(action)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.url.ResolveReference(ref).String(), values
-}
-
-func attr(n *html.Node, name string) string {
-	for _, a := range n.Attr {
-		if a.Key == name {
-			return a.Val
-		}
-	}
-	return ""
+	b.Stop = func(r *http.Request) bool { return "https://"+r.URL.Host == b.e.issuer }
 }
 
 // cookie returns the jar's cookie named name for the RP, or nil.
 func (b *browser) cookie(name string) *http.Cookie {
-	u, _ := url.Parse(b.e.rpURL)
-	for _, c := range b.jar.Cookies(u) {
-		if c.Name == name {
-			return c
-		}
-	}
-	return nil
+	return b.Cookie(b.e.rpURL, name)
 }
 
 // loginCookies returns the jar's pre-login cookies.
 func (b *browser) loginCookies() []*http.Cookie {
-	u, _ := url.Parse(b.e.rpURL)
 	var out []*http.Cookie
-	for _, c := range b.jar.Cookies(u) {
+	for _, c := range b.Cookies(b.e.rpURL) {
 		if strings.HasPrefix(c.Name, b.e.cfg.LoginCookieName+"-") {
 			out = append(out, c)
 		}
@@ -542,53 +411,59 @@ func (b *browser) loginCookies() []*http.Cookie {
 // setCookie puts a cookie for the RP into the jar, as an attacker with a
 // foothold in the browser (or a test) would.
 func (b *browser) setCookie(name, value string) {
-	u, _ := url.Parse(b.e.rpURL)
-	b.jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/", Secure: true, HttpOnly: true}})
+	b.SetCookie(b.e.rpURL, &http.Cookie{Name: name, Value: value, Path: "/", Secure: true, HttpOnly: true})
+}
+
+// redirectTo returns where p redirects to, and fails the test when p is
+// not a redirect.
+func redirectTo(t *testing.T, p browsertest.Page) *url.URL {
+	t.Helper()
+	loc := p.Location()
+	if p.Status/100 != 3 || loc == nil {
+		t.Fatalf("%d at %s, want a redirect:\n%s", p.Status, p.URL, p.Body)
+	}
+	return loc
 }
 
 // atLogin reports whether p is the dev IdP's login form.
-func (e *env) atLogin(p page) bool {
-	return "https://"+p.url.Host == e.issuer && p.url.Path == "/login" && p.status == http.StatusOK
+func (e *env) atLogin(p browsertest.Page) bool {
+	return "https://"+p.URL.Host == e.issuer && p.URL.Path == "/login" && p.Status == http.StatusOK
 }
 
 // signIn completes the dev IdP's forms from p: the password form when p is
 // it, then the TOTP form when the provider asks for a second factor.
-func (e *env) signIn(b *browser, p page, user string) page {
+func (e *env) signIn(b *browser, p browsertest.Page, user string) browsertest.Page {
 	b.t.Helper()
 	u := e.users[user]
-	atIdP := "https://"+p.url.Host == e.issuer
+	atIdP := "https://"+p.URL.Host == e.issuer
 	switch {
-	case atIdP && p.url.Path == "/login" && p.status == http.StatusOK:
-		p = b.submit(p, map[string]string{"username": user, "password": u.password})
-	case atIdP && p.url.Path == "/login/otp":
+	case atIdP && p.URL.Path == "/login" && p.Status == http.StatusOK:
+		p = b.Submit(p, map[string]string{"username": user, "password": u.password})
+	case atIdP && p.URL.Path == "/login/otp":
 	default:
-		b.t.Fatalf("expected the provider's login form, got %d at %s:\n%s", p.status, p.url, p.body)
+		b.t.Fatalf("expected the provider's login form, got %d at %s:\n%s", p.Status, p.URL, p.Body)
 	}
-	if "https://"+p.url.Host == e.issuer && p.url.Path == "/login/otp" {
-		code, err := totp.GenerateCodeCustom(u.totpSecret, time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-		if err != nil {
-			b.t.Fatal(err)
-		}
-		p = b.submit(p, map[string]string{"otp": code})
+	if "https://"+p.URL.Host == e.issuer && p.URL.Path == "/login/otp" {
+		p = b.Submit(p, map[string]string{"otp": browsertest.TOTP(b.t, u.totpSecret)})
 	}
 	return p
 }
 
 // login runs a whole login from path on the RP as user and returns the
 // page the browser lands on.
-func (e *env) login(b *browser, path, user string) page {
+func (e *env) login(b *browser, path, user string) browsertest.Page {
 	b.t.Helper()
-	return e.signIn(b, b.get(e.rpURL+path), user)
+	return e.signIn(b, b.Get(e.rpURL+path), user)
 }
 
 // who decodes the test application's answer.
-func who(t *testing.T, p page) whoami {
+func who(t *testing.T, p browsertest.Page) whoami {
 	t.Helper()
-	if p.status != http.StatusOK || !strings.HasPrefix(p.header.Get("Content-Type"), "application/json") {
-		t.Fatalf("not identified: %d at %s:\n%s", p.status, p.url, p.body)
+	if p.Status != http.StatusOK || !strings.HasPrefix(p.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("not identified: %d at %s:\n%s", p.Status, p.URL, p.Body)
 	}
 	var w whoami
-	if err := json.Unmarshal([]byte(p.body), &w); err != nil {
+	if err := json.Unmarshal([]byte(p.Body), &w); err != nil {
 		t.Fatal(err)
 	}
 	return w

@@ -135,7 +135,7 @@ func TestCallbackRefusesBadTokens(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s.set(func(s *stubOP) { s.mint = tt.mint })
 			b := e.browser(t)
-			p := b.get(e.rpURL + "/whoami")
+			p := b.Get(e.rpURL + "/whoami")
 			if tt.reason == "" {
 				if w := who(t, p); w.Subject != "alice" || w.Path != "/whoami" || w.ACR != "mfa" || w.SID != "stub-sid-1" {
 					t.Errorf("identified as %+v", w)
@@ -159,9 +159,9 @@ func TestIssuerParameterOptional(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{stub: true, stubNoIss: true})
 	e.stub.set(func(s *stubOP) { s.iss = "-" })
-	who(t, e.browser(t).get(e.rpURL+"/"))
+	who(t, e.browser(t).Get(e.rpURL+"/"))
 	e.stub.set(func(s *stubOP) { s.iss = "https://evil.example" })
-	e.wantFailure(t, e.browser(t).get(e.rpURL+"/"), http.StatusBadRequest, ReasonIssuerMismatch)
+	e.wantFailure(t, e.browser(t).Get(e.rpURL+"/"), http.StatusBadRequest, ReasonIssuerMismatch)
 }
 
 // A requested max_age makes an older auth_time fail (OIDC Core §3.1.3.7
@@ -193,7 +193,7 @@ func TestMaxAge(t *testing.T) {
 					return tokenResponse(s.sign(c, nil))
 				}
 			})
-			p := e.browser(t).get(e.rpURL + "/fresh")
+			p := e.browser(t).Get(e.rpURL + "/fresh")
 			if tt.ok {
 				who(t, p)
 				return
@@ -215,10 +215,10 @@ func TestUserInfo(t *testing.T) {
 		s.userinfo = map[string]any{"sub": "alice", "email": "alice@corp.example", "email_verified": true,
 			"realm_access": map[string]any{"roles": []string{"crm-sales", "offline", "crm-admin"}}}
 	})
-	w := who(t, e.browser(t).get(e.rpURL+"/"))
+	w := who(t, e.browser(t).Get(e.rpURL+"/"))
 	if w.Email != "alice@corp.example" || len(w.Roles) != 2 || w.Roles[0] != "sales" || w.Roles[1] != "admin" {
 		t.Errorf("email %q roles %q, want userinfo's email and the mapped roles [sales admin]", w.Email, w.Roles)
 	}
 	e.stub.set(func(s *stubOP) { s.userinfo = map[string]any{"sub": "mallory", "email": "mallory@example.com"} })
-	e.wantFailure(t, e.browser(t).get(e.rpURL+"/"), http.StatusBadGateway, ReasonUserInfo)
+	e.wantFailure(t, e.browser(t).Get(e.rpURL+"/"), http.StatusBadGateway, ReasonUserInfo)
 }

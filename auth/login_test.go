@@ -55,9 +55,9 @@ func TestLoginFlow(t *testing.T) {
 
 	// Step-up: the provider asks only for the second factor, and the new
 	// session (with a new id) says so.
-	p := b.get(e.rpURL + "/stepup")
-	if p.url.Path != "/login/otp" {
-		t.Fatalf("step-up ended at %s, want the provider's second-factor form", p.url)
+	p := b.Get(e.rpURL + "/stepup")
+	if p.URL.Path != "/login/otp" {
+		t.Fatalf("step-up ended at %s, want the provider's second-factor form", p.URL)
 	}
 	w2 := who(t, e.signIn(b, p, "alice"))
 	if w2.Path != "/after-stepup" || w2.ACR != "mfa" || !slices.Equal(w2.AMR, []string{"pwd", "otp"}) {
@@ -91,14 +91,14 @@ func TestAuthorizationRequest(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	b := e.browser(t)
 	b.stopAtProvider()
-	p := b.get(e.rpURL + "/x")
-	if p.status != http.StatusSeeOther {
-		t.Fatalf("status %d, want 303", p.status)
+	p := b.Get(e.rpURL + "/x")
+	if p.Status != http.StatusSeeOther {
+		t.Fatalf("status %d, want 303", p.Status)
 	}
-	if got := p.header.Get("Cache-Control"); got != "no-store" {
+	if got := p.Header.Get("Cache-Control"); got != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store", got)
 	}
-	loc := p.location()
+	loc := redirectTo(t, p)
 	q := loc.Query()
 	if "https://"+loc.Host != e.issuer || q.Get("response_type") != "code" || q.Get("client_id") != testClientID ||
 		q.Get("redirect_uri") != e.rpURL+DefaultRedirectPath || q.Get("scope") != "openid profile email offline_access" {
@@ -110,9 +110,9 @@ func TestAuthorizationRequest(t *testing.T) {
 	if s, n := q.Get("state"), q.Get("nonce"); len(s) < 26 || len(n) < 26 || s == n {
 		t.Errorf("state %q, nonce %q: want distinct values of at least 128 bits", s, n)
 	}
-	cookies := (&http.Response{Header: p.header}).Cookies()
+	cookies := (&http.Response{Header: p.Header}).Cookies()
 	if len(cookies) != 1 {
-		t.Fatalf("Set-Cookie: %v, want one pre-login cookie", p.header.Values("Set-Cookie"))
+		t.Fatalf("Set-Cookie: %v, want one pre-login cookie", p.Header.Values("Set-Cookie"))
 	}
 	c := cookies[0]
 	if c.Name != e.rp.loginCookieName(q.Get("state")) || !strings.HasPrefix(c.Name, "__Host-crmgate-login-") ||
@@ -135,22 +135,22 @@ func TestConcurrentLogins(t *testing.T) {
 	b.stopAtProvider()
 	var auth []string
 	for _, path := range []string{"/t1", "/t2", "/t3", "/t4", "/t5"} {
-		auth = append(auth, b.get(e.rpURL+path).location().String())
+		auth = append(auth, redirectTo(t, b.Get(e.rpURL+path)).String())
 	}
 	if n := len(b.loginCookies()); n != maxPending {
 		t.Fatalf("%d pre-login cookies, want %d", n, maxPending)
 	}
-	b.stop = nil
+	b.Stop = nil
 	// The newest tab signs in with the form, the others then ride on the
 	// provider's single sign-on session.
-	if w := who(t, e.signIn(b, b.get(auth[4]), "alice")); w.Path != "/t5" {
+	if w := who(t, e.signIn(b, b.Get(auth[4]), "alice")); w.Path != "/t5" {
 		t.Errorf("tab 5 landed on %q", w.Path)
 	}
-	if w := who(t, b.get(auth[1])); w.Path != "/t2" {
+	if w := who(t, b.Get(auth[1])); w.Path != "/t2" {
 		t.Errorf("tab 2 landed on %q", w.Path)
 	}
-	if p := b.get(auth[0]); p.status != http.StatusBadRequest {
-		t.Errorf("tab 1 (dropped): status %d, want 400", p.status)
+	if p := b.Get(auth[0]); p.Status != http.StatusBadRequest {
+		t.Errorf("tab 1 (dropped): status %d, want 400", p.Status)
 	}
 	if got := e.events.reasons(EventLoginFailure); !slices.Equal(got, []string{ReasonUnknownState}) {
 		t.Errorf("failures %q, want [%s]", got, ReasonUnknownState)
@@ -260,8 +260,8 @@ func TestReturnAfterLogin(t *testing.T) {
 	} {
 		b := e.browser(t)
 		p := e.login(b, "/login-to?return="+url.QueryEscape(tt.ret), "alice")
-		if "https://"+p.url.Host != e.rpURL {
-			t.Errorf("return %q: browser left the gateway for %s", tt.ret, p.url)
+		if "https://"+p.URL.Host != e.rpURL {
+			t.Errorf("return %q: browser left the gateway for %s", tt.ret, p.URL)
 			continue
 		}
 		if w := who(t, p); w.Path != tt.want {

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/crmgate/crmgate/internal/browsertest"
 )
 
 // Regression (logout CSRF): only a same-origin POST carrying the
@@ -34,9 +36,9 @@ func TestLogout(t *testing.T) {
 	}
 	for _, tt := range refusals {
 		t.Run(tt.name, func(t *testing.T) {
-			p := b.post(logoutURL, tt.form, tt.header)
-			if p.status != http.StatusForbidden {
-				t.Errorf("status %d at %s, want 403", p.status, p.url)
+			p := b.Post(logoutURL, tt.form, tt.header)
+			if p.Status != http.StatusForbidden {
+				t.Errorf("status %d at %s, want 403", p.Status, p.URL)
 			}
 			if !e.identified(b) {
 				t.Fatal("the session ended")
@@ -48,10 +50,10 @@ func TestLogout(t *testing.T) {
 	}
 
 	// GET shows the confirmation form with the session's token.
-	p := b.get(logoutURL)
-	action, fields := parseForm(t, p)
-	if p.status != http.StatusOK || action != logoutURL || fields.Get(CSRFField) != w.CSRF {
-		t.Fatalf("logout page: %d, form to %s with csrf %q", p.status, action, fields.Get(CSRFField))
+	p := b.Get(logoutURL)
+	action, fields := browsertest.ParseForm(t, p)
+	if p.Status != http.StatusOK || action != logoutURL || fields.Get(CSRFField) != w.CSRF {
+		t.Fatalf("logout page: %d, form to %s with csrf %q", p.Status, action, fields.Get(CSRFField))
 	}
 	if !e.identified(b) {
 		t.Fatal("GET logged out")
@@ -59,13 +61,13 @@ func TestLogout(t *testing.T) {
 
 	// The redirect to the provider carries what RP-Initiated Logout needs.
 	b.stopAtProvider()
-	p = b.post(logoutURL, fields, http.Header{"Origin": {e.rpURL}, "Sec-Fetch-Site": {"same-origin"}})
-	b.stop = nil
-	loc := p.location()
+	p = b.Post(logoutURL, fields, http.Header{"Origin": {e.rpURL}, "Sec-Fetch-Site": {"same-origin"}})
+	b.Stop = nil
+	loc := redirectTo(t, p)
 	q := loc.Query()
-	if p.status != http.StatusSeeOther || "https://"+loc.Host != e.issuer || q.Get("id_token_hint") == "" ||
+	if p.Status != http.StatusSeeOther || "https://"+loc.Host != e.issuer || q.Get("id_token_hint") == "" ||
 		q.Get("client_id") != testClientID || q.Get("post_logout_redirect_uri") != e.rpURL+"/signed-out" {
-		t.Fatalf("logout answered %d to %s", p.status, loc)
+		t.Fatalf("logout answered %d to %s", p.Status, loc)
 	}
 	if e.identified(b) {
 		t.Error("the session survived the logout")
@@ -73,24 +75,24 @@ func TestLogout(t *testing.T) {
 	if ev, ok := e.events.last(EventLogout); !ok || ev.Subject != "alice" || ev.SessionHash != w.Hash {
 		t.Errorf("logout event %+v, %v", ev, ok)
 	}
-	p = b.get(loc.String())
-	if p.url.String() != e.rpURL+"/signed-out" || p.body != "signed out" {
-		t.Errorf("provider logout ended at %d %s", p.status, p.url)
+	p = b.Get(loc.String())
+	if p.URL.String() != e.rpURL+"/signed-out" || p.Body != "signed out" {
+		t.Errorf("provider logout ended at %d %s", p.Status, p.URL)
 	}
 	// The provider's session is gone too: the next login asks again.
-	if p := b.get(e.rpURL + "/"); !e.atLogin(p) {
-		t.Errorf("after logout, a new login ended at %s without the form", p.url)
+	if p := b.Get(e.rpURL + "/"); !e.atLogin(p) {
+		t.Errorf("after logout, a new login ended at %s without the form", p.URL)
 	}
-	if strings.Contains(p.body, w.CSRF) {
+	if strings.Contains(p.Body, w.CSRF) {
 		t.Error("a page shows the old CSRF token")
 	}
 
 	// Without a session there is nothing to protect: the cookie goes, and
 	// the browser goes to the post-logout URL.
 	nobody := e.browser(t)
-	nobody.stop = func(*http.Request) bool { return true }
-	if p := nobody.post(logoutURL, url.Values{}, nil); p.status != http.StatusSeeOther || p.header.Get("Location") != e.rpURL+"/signed-out" {
-		t.Errorf("logout without session: %d to %q", p.status, p.header.Get("Location"))
+	nobody.Stop = func(*http.Request) bool { return true }
+	if p := nobody.Post(logoutURL, url.Values{}, nil); p.Status != http.StatusSeeOther || p.Header.Get("Location") != e.rpURL+"/signed-out" {
+		t.Errorf("logout without session: %d to %q", p.Status, p.Header.Get("Location"))
 	}
 }
 
@@ -101,15 +103,15 @@ func TestCSRFToken(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	b := e.browser(t)
 	w := who(t, e.login(b, "/", "alice"))
-	if again := who(t, b.get(e.rpURL+"/")); again.CSRF != w.CSRF {
+	if again := who(t, b.Get(e.rpURL+"/")); again.CSRF != w.CSRF {
 		t.Error("the CSRF token changed within the session")
 	}
 	if e.rp.CSRFToken(nil) != "" {
 		t.Error("CSRFToken(nil) is not empty")
 	}
 	b.stopAtProvider()
-	p := b.post(e.rpURL+DefaultLogoutPath, url.Values{}, http.Header{CSRFHeader: {w.CSRF}})
-	if p.status != http.StatusSeeOther || e.identified(b) {
-		t.Errorf("logout with the header token: %d, still identified %v", p.status, e.identified(b))
+	p := b.Post(e.rpURL+DefaultLogoutPath, url.Values{}, http.Header{CSRFHeader: {w.CSRF}})
+	if p.Status != http.StatusSeeOther || e.identified(b) {
+		t.Errorf("logout with the header token: %d, still identified %v", p.Status, e.identified(b))
 	}
 }

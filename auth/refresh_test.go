@@ -8,18 +8,20 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/crmgate/crmgate/internal/browsertest"
 )
 
 // apiGet is a request of a script (not a navigation): without a session it
 // gets 401 rather than a login redirect.
-func (b *browser) apiGet(raw string) page {
+func (b *browser) apiGet(raw string) browsertest.Page {
 	b.t.Helper()
 	req, err := http.NewRequest(http.MethodGet, raw, nil)
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	req.Header.Set("Accept", "application/json")
-	return b.do(req)
+	return b.Do(req)
 }
 
 // dueForRefresh moves the RP's clock to within refresh_before of the
@@ -80,8 +82,8 @@ func TestRefreshRejectedEndsSession(t *testing.T) {
 		t.Fatalf("refresh by the thief: %v", err)
 	}
 	e.dueForRefresh(b)
-	if p := b.apiGet(e.rpURL + "/"); p.status != http.StatusUnauthorized {
-		t.Errorf("after the refused refresh: %d, want 401", p.status)
+	if p := b.apiGet(e.rpURL + "/"); p.Status != http.StatusUnauthorized {
+		t.Errorf("after the refused refresh: %d, want 401", p.Status)
 	}
 	if ev, ok := e.events.last(EventRefreshFailure); !ok || ev.Reason != ReasonRefreshRejected || ev.SessionHash != w.Hash {
 		t.Errorf("refresh failure event %+v, %v", ev, ok)
@@ -140,7 +142,7 @@ func TestRefreshVerifiesTokens(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := e.browser(t)
-			first := who(t, b.get(e.rpURL+"/"))
+			first := who(t, b.Get(e.rpURL+"/"))
 			authTime := e.record(b).AuthTime
 			e.stub.set(func(s *stubOP) {
 				s.refresh = func(string) (int, map[string]any) {
@@ -163,8 +165,8 @@ func TestRefreshVerifiesTokens(t *testing.T) {
 				}
 				return
 			}
-			if p.status != http.StatusUnauthorized {
-				t.Errorf("status %d, want 401", p.status)
+			if p.Status != http.StatusUnauthorized {
+				t.Errorf("status %d, want 401", p.Status)
 			}
 			if got, _ := e.events.last(EventRefreshFailure); got.Reason != ReasonRefreshRejected || got.SessionHash != first.Hash {
 				t.Errorf("refresh failure %+v, want %s for %s", got, ReasonRefreshRejected, first.Hash)

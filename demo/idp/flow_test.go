@@ -9,6 +9,8 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
+
+	"github.com/crmgate/crmgate/internal/browsertest"
 )
 
 func TestCodeFlow(t *testing.T) {
@@ -17,17 +19,17 @@ func TestCodeFlow(t *testing.T) {
 	b := h.browser()
 	f := h.newFlow(h.oauth(gatewayID))
 
-	p := b.get(f.authURL)
-	if p.status != http.StatusOK || p.url.Path != loginPath {
-		t.Fatalf("GET authorize ended at %s with %d, want the login page", p.url, p.status)
+	p := b.Get(f.authURL)
+	if p.Status != http.StatusOK || p.URL.Path != loginPath {
+		t.Fatalf("GET authorize ended at %s with %d, want the login page", p.URL, p.Status)
 	}
-	_, fields := parseForm(t, p)
+	_, fields := browsertest.ParseForm(t, p)
 	for _, name := range []string{"username", "password", "csrf", authRequestParam} {
 		if !fields.Has(name) {
 			t.Errorf("login form has no %q field", name)
 		}
 	}
-	p = b.submit(p, map[string]string{"username": "alice", "password": "alice-password"})
+	p = b.Submit(p, map[string]string{"username": "alice", "password": "alice-password"})
 	tok, idt, claims := h.exchange(f, h.code(p, f))
 
 	if idt.Issuer != h.issuer || idt.Subject != "alice" || !cmp.Equal(idt.Audience, []string{gatewayID}) {
@@ -80,20 +82,20 @@ func TestLoginPageHeaders(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	b := h.browser()
-	p := b.get(h.newFlow(h.oauth(gatewayID)).authURL)
-	csp := p.header.Get("Content-Security-Policy")
+	p := b.Get(h.newFlow(h.oauth(gatewayID)).authURL)
+	csp := p.Header.Get("Content-Security-Policy")
 	for _, want := range []string{"default-src 'none'", "form-action 'self' " + h.rp.URL, "frame-ancestors 'none'"} {
 		if !strings.Contains(csp, want) {
 			t.Errorf("Content-Security-Policy = %q, want it to contain %q", csp, want)
 		}
 	}
 	for k, want := range map[string]string{"X-Frame-Options": "DENY", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"} {
-		if got := p.header.Get(k); got != want {
+		if got := p.Header.Get(k); got != want {
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}
 	}
-	if strings.Contains(p.body, "http://") || strings.Contains(p.body, "https://") {
-		t.Errorf("login page refers to an external URL:\n%s", p.body)
+	if strings.Contains(p.Body, "http://") || strings.Contains(p.Body, "https://") {
+		t.Errorf("login page refers to an external URL:\n%s", p.Body)
 	}
 }
 
@@ -104,19 +106,19 @@ func TestLoginCSRF(t *testing.T) {
 	h := newHarness(t)
 	tests := []struct {
 		name   string
-		mangle func(victim *browser, form map[string]string) *browser
+		mangle func(victim *browsertest.Browser, form map[string]string) *browsertest.Browser
 	}{
-		{"wrong token", func(victim *browser, form map[string]string) *browser {
+		{"wrong token", func(victim *browsertest.Browser, form map[string]string) *browsertest.Browser {
 			form["csrf"] = "forged"
 			return victim
 		}},
-		{"other browser", func(_ *browser, _ map[string]string) *browser { return h.browser() }},
+		{"other browser", func(_ *browsertest.Browser, _ map[string]string) *browsertest.Browser { return h.browser() }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			victim := h.browser()
-			p := victim.get(h.newFlow(h.oauth(gatewayID)).authURL)
-			action, values := parseForm(t, p)
+			p := victim.Get(h.newFlow(h.oauth(gatewayID)).authURL)
+			action, values := browsertest.ParseForm(t, p)
 			form := map[string]string{"username": "alice", "password": "alice-password"}
 			for k := range values {
 				form[k] = values.Get(k)
@@ -126,13 +128,9 @@ func TestLoginCSRF(t *testing.T) {
 			for k, v := range form {
 				vals[k] = []string{v}
 			}
-			resp, err := poster.c.PostForm(action, vals)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := read(t, resp)
-			if got.status != http.StatusForbidden {
-				t.Errorf("POST %s status = %d, want %d", tt.name, got.status, http.StatusForbidden)
+			got := poster.Post(action, vals, nil)
+			if got.Status != http.StatusForbidden {
+				t.Errorf("POST %s status = %d, want %d", tt.name, got.Status, http.StatusForbidden)
 			}
 		})
 	}
@@ -143,14 +141,14 @@ func TestWrongPasswordShowsFormAgain(t *testing.T) {
 	h := newHarness(t)
 	b := h.browser()
 	f := h.newFlow(h.oauth(gatewayID))
-	p := b.submit(b.get(f.authURL), map[string]string{"username": "alice", "password": "nope"})
-	if p.status != http.StatusUnprocessableEntity || p.url.Path != loginPath {
-		t.Fatalf("wrong password: status %d at %s, want %d at the login form", p.status, p.url, http.StatusUnprocessableEntity)
+	p := b.Submit(b.Get(f.authURL), map[string]string{"username": "alice", "password": "nope"})
+	if p.Status != http.StatusUnprocessableEntity || p.URL.Path != loginPath {
+		t.Fatalf("wrong password: status %d at %s, want %d at the login form", p.Status, p.URL, http.StatusUnprocessableEntity)
 	}
-	if !strings.Contains(p.body, "Wrong username or password") {
-		t.Errorf("no error message on the form:\n%s", p.body)
+	if !strings.Contains(p.Body, "Wrong username or password") {
+		t.Errorf("no error message on the form:\n%s", p.Body)
 	}
-	p = b.submit(p, map[string]string{"username": "alice", "password": "alice-password"})
+	p = b.Submit(p, map[string]string{"username": "alice", "password": "alice-password"})
 	h.exchange(f, h.code(p, f))
 }
 
@@ -179,13 +177,13 @@ func TestSessionReuse(t *testing.T) {
 			h.clock.Add(10*time.Second + tt.advance)
 
 			f2 := h.newFlow(h.oauth(gatewayID), tt.opts...)
-			p := b.get(f2.authURL)
+			p := b.Get(f2.authURL)
 			_, atCallback := h.atCallback(p)
-			if gotForm := p.url.Path == loginPath && !atCallback; gotForm != tt.wantForm {
-				t.Fatalf("login form shown = %v, want %v (ended at %s)", gotForm, tt.wantForm, p.url)
+			if gotForm := p.URL.Path == loginPath && !atCallback; gotForm != tt.wantForm {
+				t.Fatalf("login form shown = %v, want %v (ended at %s)", gotForm, tt.wantForm, p.URL)
 			}
 			if tt.wantForm {
-				p = b.submit(p, map[string]string{"username": "alice", "password": "alice-password"})
+				p = b.Submit(p, map[string]string{"username": "alice", "password": "alice-password"})
 			}
 			_, _, second := h.exchange(f2, h.code(p, f2))
 			wantAuthTime := first.AuthTime
@@ -206,10 +204,10 @@ func TestPromptNoneWithoutSession(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	f := h.newFlow(h.oauth(gatewayID), param("prompt", "none"))
-	p := h.browser().get(f.authURL)
+	p := h.browser().Get(f.authURL)
 	q, ok := h.atCallback(p)
 	if !ok {
-		t.Fatalf("ended at %s, want the callback", p.url)
+		t.Fatalf("ended at %s, want the callback", p.URL)
 	}
 	got := map[string]string{"error": q.Get("error"), "state": q.Get("state"), "iss": q.Get("iss")}
 	want := map[string]string{"error": "login_required", "state": f.state, "iss": h.issuer}

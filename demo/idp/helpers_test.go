@@ -3,12 +3,12 @@ package idp
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -21,8 +21,9 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 	"golang.org/x/crypto/bcrypt"
-	"golang.org/x/net/html"
 	"golang.org/x/oauth2"
+
+	"github.com/crmgate/crmgate/internal/browsertest"
 )
 
 // fakeClock is the provider's clock in tests; it starts at the real time so
@@ -201,13 +202,7 @@ func (h *harness) verifier(clientID string) *oidc.IDTokenVerifier {
 
 func (h *harness) totp(user string) string {
 	h.t.Helper()
-	code, err := totp.GenerateCodeCustom(h.users[user].secret, h.clock.Now(), totp.ValidateOpts{
-		Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1,
-	})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return code
+	return browsertest.TOTPAt(h.t, h.users[user].secret, h.clock.Now())
 }
 
 // wrongTOTP returns a code that no step within the accepted drift produces.
@@ -238,100 +233,12 @@ func (h *harness) logoutTokens() (tokens, paths []string) {
 	return append([]string(nil), h.logouts...), append([]string(nil), h.logoutPaths...)
 }
 
-// browser is an HTTP client with a cookie jar that follows redirects.
-type browser struct {
-	h *harness
-	c *http.Client
-}
-
-func (h *harness) browser() *browser {
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return &browser{h: h, c: &http.Client{Transport: h.srv.Client().Transport, Jar: jar}}
-}
-
-// page is a response, read.
-type page struct {
-	status int
-	url    *url.URL
-	header http.Header
-	body   string
-}
-
-func (b *browser) get(raw string) page {
-	b.h.t.Helper()
-	resp, err := b.c.Get(raw)
-	if err != nil {
-		b.h.t.Fatalf("GET %s: %v", raw, err)
-	}
-	return read(b.h.t, resp)
-}
-
-func read(t *testing.T, resp *http.Response) page {
-	t.Helper()
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return page{status: resp.StatusCode, url: resp.Request.URL, header: resp.Header, body: string(body)}
-}
-
-// submit fills the page's form with fields and posts it.
-func (b *browser) submit(p page, fields map[string]string) page {
-	b.h.t.Helper()
-	action, values := parseForm(b.h.t, p)
-	for k, v := range fields {
-		values.Set(k, v)
-	}
-	resp, err := b.c.PostForm(action, values)
-	if err != nil {
-		b.h.t.Fatalf("POST %s: %v", action, err)
-	}
-	return read(b.h.t, resp)
-}
-
-// parseForm returns the absolute action of the page's form and its inputs.
-func parseForm(t *testing.T, p page) (string, url.Values) {
-	t.Helper()
-	doc, err := html.Parse(strings.NewReader(p.body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var action string
-	values := url.Values{}
-	found := false
-	for n := range doc.Descendants() {
-		if n.Type != html.ElementNode {
-			continue
-		}
-		switch n.Data {
-		case "form":
-			found = true
-			action = attr(n, "action")
-		case "input":
-			values.Set(attr(n, "name"), attr(n, "value"))
-		}
-	}
-	if !found {
-		t.Fatalf("no form on %s (status %d):\n%s", p.url, p.status, p.body)
-	}
-	ref, err := url.Parse(action)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.url.ResolveReference(ref).String(), values
-}
-
-func attr(n *html.Node, name string) string {
-	for _, a := range n.Attr {
-		if a.Key == name {
-			return a.Val
-		}
-	}
-	return ""
+// browser is a browser that trusts the provider's certificate.
+func (h *harness) browser() *browsertest.Browser {
+	h.t.Helper()
+	roots := x509.NewCertPool()
+	roots.AddCert(h.srv.Certificate())
+	return browsertest.New(h.t, roots)
 }
 
 // flow is one authorization request of the relying party.
@@ -360,19 +267,19 @@ func (h *harness) newFlow(cfg *oauth2.Config, opts ...oauth2.AuthCodeOption) *fl
 func param(k, v string) oauth2.AuthCodeOption { return oauth2.SetAuthURLParam(k, v) }
 
 // atCallback reports whether p is the relying party's callback, and its query.
-func (h *harness) atCallback(p page) (url.Values, bool) {
-	if p.url.Host != strings.TrimPrefix(h.rp.URL, "http://") || p.url.Path != "/callback" {
+func (h *harness) atCallback(p browsertest.Page) (url.Values, bool) {
+	if p.URL.Host != strings.TrimPrefix(h.rp.URL, "http://") || p.URL.Path != "/callback" {
 		return nil, false
 	}
-	return p.url.Query(), true
+	return p.URL.Query(), true
 }
 
 // code checks that p is a successful authorization response for f.
-func (h *harness) code(p page, f *flow) string {
+func (h *harness) code(p browsertest.Page, f *flow) string {
 	h.t.Helper()
 	q, ok := h.atCallback(p)
 	if !ok {
-		h.t.Fatalf("ended at %s (status %d), not the callback:\n%s", p.url, p.status, p.body)
+		h.t.Fatalf("ended at %s (status %d), not the callback:\n%s", p.URL, p.Status, p.Body)
 	}
 	if q.Get("error") != "" {
 		h.t.Fatalf("authorization error %s: %s", q.Get("error"), q.Get("error_description"))
@@ -387,10 +294,10 @@ func (h *harness) code(p page, f *flow) string {
 }
 
 // login runs a password login from the authorization URL to the callback.
-func (h *harness) login(b *browser, f *flow, user string) string {
+func (h *harness) login(b *browsertest.Browser, f *flow, user string) string {
 	h.t.Helper()
-	p := b.get(f.authURL)
-	p = b.submit(p, map[string]string{"username": user, "password": h.users[user].password})
+	p := b.Get(f.authURL)
+	p = b.Submit(p, map[string]string{"username": user, "password": h.users[user].password})
 	return h.code(p, f)
 }
 

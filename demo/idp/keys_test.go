@@ -46,7 +46,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	f2 := h.newFlow(h.oauth(gatewayID))
-	tok2, _, _ := h.exchange(f2, h.code(b.get(f2.authURL), f2))
+	tok2, _, _ := h.exchange(f2, h.code(b.Get(f2.authURL), f2))
 	raw2 := tok2.Extra("id_token").(string)
 	kid2 := kid(t, raw2)
 	if kid1 == kid2 {
@@ -89,7 +89,7 @@ func TestAutomaticKeyRotation(t *testing.T) {
 	tok1, _, _ := h.exchange(f1, h.login(b, f1, "alice"))
 	h.clock.Add(time.Hour)
 	f2 := h.newFlow(h.oauth(gatewayID))
-	tok2, _, _ := h.exchange(f2, h.code(b.get(f2.authURL), f2))
+	tok2, _, _ := h.exchange(f2, h.code(b.Get(f2.authURL), f2))
 	k1, k2 := kid(t, tok1.Extra("id_token").(string)), kid(t, tok2.Extra("id_token").(string))
 	if k1 == k2 {
 		t.Errorf("kid %q unchanged after KeyRotation elapsed", k1)

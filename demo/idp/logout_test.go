@@ -38,9 +38,9 @@ func TestBackChannelLogout(t *testing.T) {
 		"post_logout_redirect_uri": {h.rp.URL + "/logged-out"},
 		"state":                    {"bye"},
 	}.Encode()
-	p := b.get(endSession)
-	if p.url.Path != "/logged-out" || p.url.Query().Get("state") != "bye" {
-		t.Fatalf("logout ended at %s (status %d), want the post-logout URI with state", p.url, p.status)
+	p := b.Get(endSession)
+	if p.URL.Path != "/logged-out" || p.URL.Query().Get("state") != "bye" {
+		t.Fatalf("logout ended at %s (status %d), want the post-logout URI with state", p.URL, p.Status)
 	}
 
 	// Only the client that took part in the session is told, once.
@@ -86,8 +86,8 @@ func TestBackChannelLogout(t *testing.T) {
 		t.Errorf("refresh after logout error = %v, want invalid_grant", err)
 	}
 	f2 := h.newFlow(h.oauth(gatewayID))
-	if p := b.get(f2.authURL); p.url.Path != loginPath {
-		t.Errorf("authorize after logout ended at %s, want the login form", p.url)
+	if p := b.Get(f2.authURL); p.URL.Path != loginPath {
+		t.Errorf("authorize after logout ended at %s, want the login form", p.URL)
 	}
 }
 
@@ -108,9 +108,9 @@ func TestEndSessionRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := b.get(h.issuer + "/end_session?" + tt.params.Encode())
-			if p.status != http.StatusBadRequest || "https://"+p.url.Host != h.issuer {
-				t.Errorf("status %d at %s, want %d at the provider", p.status, p.url, http.StatusBadRequest)
+			p := b.Get(h.issuer + "/end_session?" + tt.params.Encode())
+			if p.Status != http.StatusBadRequest || "https://"+p.URL.Host != h.issuer {
+				t.Errorf("status %d at %s, want %d at the provider", p.Status, p.URL, http.StatusBadRequest)
 			}
 		})
 	}
@@ -119,7 +119,7 @@ func TestEndSessionRefusals(t *testing.T) {
 	}
 	// The session survived the refused requests.
 	f2 := h.newFlow(h.oauth(gatewayID))
-	h.code(b.get(f2.authURL), f2)
+	h.code(b.Get(f2.authURL), f2)
 }
 
 // Without a post_logout_redirect_uri, the browser's own session ends and the
@@ -130,16 +130,16 @@ func TestLogoutWithoutHint(t *testing.T) {
 	b := h.browser()
 	f := h.newFlow(h.oauth(gatewayID))
 	h.exchange(f, h.login(b, f, "bob"))
-	p := b.get(h.issuer + "/end_session")
-	if p.url.Path != loggedOutPath || p.status != http.StatusOK {
-		t.Fatalf("logout ended at %s with %d, want %s", p.url, p.status, loggedOutPath)
+	p := b.Get(h.issuer + "/end_session")
+	if p.URL.Path != loggedOutPath || p.Status != http.StatusOK {
+		t.Fatalf("logout ended at %s with %d, want %s", p.URL, p.Status, loggedOutPath)
 	}
 	if tokens, _ := h.logoutTokens(); len(tokens) != 1 {
 		t.Errorf("%d logout tokens, want 1", len(tokens))
 	}
 	f2 := h.newFlow(h.oauth(gatewayID))
-	if p := b.get(f2.authURL); p.url.Path != loginPath {
-		t.Errorf("authorize after logout ended at %s, want the login form", p.url)
+	if p := b.Get(f2.authURL); p.URL.Path != loginPath {
+		t.Errorf("authorize after logout ended at %s, want the login form", p.URL)
 	}
 }
 

@@ -8,18 +8,20 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/crmgate/crmgate/internal/browsertest"
 )
 
 // otpStep posts code on the second-factor page p.
-func otpStep(t *testing.T, b *browser, p page, code string) page {
+func otpStep(t *testing.T, b *browsertest.Browser, p browsertest.Page, code string) browsertest.Page {
 	t.Helper()
-	if p.url.Path != otpPath {
-		t.Fatalf("at %s (status %d), want the second-factor page:\n%s", p.url, p.status, p.body)
+	if p.URL.Path != otpPath {
+		t.Fatalf("at %s (status %d), want the second-factor page:\n%s", p.URL, p.Status, p.Body)
 	}
-	if _, fields := parseForm(t, p); !fields.Has("otp") {
-		t.Fatalf("second-factor form has no otp field:\n%s", p.body)
+	if _, fields := browsertest.ParseForm(t, p); !fields.Has("otp") {
+		t.Fatalf("second-factor form has no otp field:\n%s", p.Body)
 	}
-	return b.submit(p, map[string]string{"otp": code})
+	return b.Submit(p, map[string]string{"otp": code})
 }
 
 func TestStepUpWithTOTP(t *testing.T) {
@@ -27,12 +29,12 @@ func TestStepUpWithTOTP(t *testing.T) {
 	h := newHarness(t)
 	b := h.browser()
 	f := h.newFlow(h.oauth(gatewayID), param("acr_values", ACRMFA))
-	p := b.submit(b.get(f.authURL), map[string]string{"username": "alice", "password": "alice-password"})
+	p := b.Submit(b.Get(f.authURL), map[string]string{"username": "alice", "password": "alice-password"})
 
 	// A wrong code shows the form again.
 	p = otpStep(t, b, p, h.wrongTOTP("alice"))
-	if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "Wrong code") {
-		t.Fatalf("wrong code: status %d, want %d with an error:\n%s", p.status, http.StatusUnprocessableEntity, p.body)
+	if p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, "Wrong code") {
+		t.Fatalf("wrong code: status %d, want %d with an error:\n%s", p.Status, http.StatusUnprocessableEntity, p.Body)
 	}
 
 	code := h.totp("alice")
@@ -46,10 +48,10 @@ func TestStepUpWithTOTP(t *testing.T) {
 
 	// Replay: the same code in the same time step, in a fresh login, is refused.
 	f2 := h.newFlow(h.oauth(gatewayID), param("acr_values", ACRMFA), param("prompt", "login"))
-	p = b.submit(b.get(f2.authURL), map[string]string{"username": "alice", "password": "alice-password"})
+	p = b.Submit(b.Get(f2.authURL), map[string]string{"username": "alice", "password": "alice-password"})
 	p = otpStep(t, b, p, code)
-	if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "already used") {
-		t.Fatalf("replayed code: status %d, want %d with an error:\n%s", p.status, http.StatusUnprocessableEntity, p.body)
+	if p.Status != http.StatusUnprocessableEntity || !strings.Contains(p.Body, "already used") {
+		t.Fatalf("replayed code: status %d, want %d with an error:\n%s", p.Status, http.StatusUnprocessableEntity, p.Body)
 	}
 	h.clock.Add(30 * time.Second)
 	p = otpStep(t, b, p, h.totp("alice"))
@@ -69,7 +71,7 @@ func TestStepUpFromPasswordSession(t *testing.T) {
 	h.clock.Add(time.Minute)
 
 	f2 := h.newFlow(h.oauth(gatewayID), param("acr_values", ACRMFA))
-	p := otpStep(t, b, b.get(f2.authURL), h.totp("bob"))
+	p := otpStep(t, b, b.Get(f2.authURL), h.totp("bob"))
 	_, _, second := h.exchange(f2, h.code(p, f2))
 	got := tokenClaims{ACR: second.ACR, AMR: second.AMR, AuthTime: second.AuthTime, SID: second.SID}
 	want := tokenClaims{ACR: ACRMFA, AMR: []string{AMRPassword, AMROTP}, AuthTime: h.clock.Now().Unix(), SID: first.SID}
@@ -79,7 +81,7 @@ func TestStepUpFromPasswordSession(t *testing.T) {
 
 	// The session now has both factors: no page at all next time.
 	f3 := h.newFlow(h.oauth(gatewayID), param("acr_values", ACRMFA))
-	_, _, third := h.exchange(f3, h.code(b.get(f3.authURL), f3))
+	_, _, third := h.exchange(f3, h.code(b.Get(f3.authURL), f3))
 	if third.ACR != ACRMFA {
 		t.Errorf("third acr = %q, want %q", third.ACR, ACRMFA)
 	}
@@ -90,7 +92,7 @@ func TestAlwaysMFAUser(t *testing.T) {
 	h := newHarness(t)
 	b := h.browser()
 	f := h.newFlow(h.oauth(gatewayID))
-	p := b.submit(b.get(f.authURL), map[string]string{"username": "dave", "password": "dave-password"})
+	p := b.Submit(b.Get(f.authURL), map[string]string{"username": "dave", "password": "dave-password"})
 	p = otpStep(t, b, p, h.totp("dave"))
 	_, _, claims := h.exchange(f, h.code(p, f))
 	if diff := cmp.Diff(claims.AMR, []string{AMRPassword, AMROTP}); claims.ACR != ACRMFA || diff != "" {

@@ -29,10 +29,10 @@ func TestAuthorizeRequiresPKCES256(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			authURL := cfg.AuthCodeURL("st", append(tt.opts, oidc.Nonce("n"))...)
-			p := h.browser().get(authURL)
+			p := h.browser().Get(authURL)
 			q, ok := h.atCallback(p)
 			if !ok {
-				t.Fatalf("ended at %s (status %d), want an error at the callback", p.url, p.status)
+				t.Fatalf("ended at %s (status %d), want an error at the callback", p.URL, p.Status)
 			}
 			if q.Get("error") != "invalid_request" || q.Get("code") != "" || q.Get("iss") != h.issuer {
 				t.Errorf("callback query = %v, want error=invalid_request with iss and no code", q)
@@ -49,9 +49,9 @@ func TestAuthorizeWrongRedirectURI(t *testing.T) {
 		cfg := h.oauth(gatewayID)
 		cfg.RedirectURL = redirect
 		f := h.newFlow(cfg)
-		p := h.browser().get(f.authURL)
-		if p.status != http.StatusBadRequest || "https://"+p.url.Host != h.issuer {
-			t.Errorf("redirect_uri %s: status %d at %s, want %d at the provider", redirect, p.status, p.url, http.StatusBadRequest)
+		p := h.browser().Get(f.authURL)
+		if p.Status != http.StatusBadRequest || "https://"+p.URL.Host != h.issuer {
+			t.Errorf("redirect_uri %s: status %d at %s, want %d at the provider", redirect, p.Status, p.URL, http.StatusBadRequest)
 		}
 	}
 }
@@ -139,19 +139,19 @@ func TestCallbackBoundToBrowser(t *testing.T) {
 	h := newHarness(t)
 	b := h.browser()
 	f := h.newFlow(h.oauth(gatewayID))
-	p := b.get(f.authURL)
+	p := b.Get(f.authURL)
 	// Stop before the callback, as an attacker watching the URL would.
-	b.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	p = b.submit(p, map[string]string{"username": "alice", "password": "alice-password"})
-	loc, err := url.Parse(p.header.Get("Location"))
-	if err != nil || p.status != http.StatusSeeOther {
-		t.Fatalf("login answered %d to %v, want a 303 to the callback", p.status, loc)
+	b.Stop = func(*http.Request) bool { return true }
+	p = b.Submit(p, map[string]string{"username": "alice", "password": "alice-password"})
+	loc, err := url.Parse(p.Header.Get("Location"))
+	if err != nil || p.Status != http.StatusSeeOther {
+		t.Fatalf("login answered %d to %v, want a 303 to the callback", p.Status, loc)
 	}
 	other := h.browser()
-	got := other.get(p.url.ResolveReference(loc).String())
-	if got.status != http.StatusForbidden {
-		t.Errorf("callback from another browser: status %d at %s, want %d", got.status, got.url, http.StatusForbidden)
+	got := other.Get(p.URL.ResolveReference(loc).String())
+	if got.Status != http.StatusForbidden {
+		t.Errorf("callback from another browser: status %d at %s, want %d", got.Status, got.URL, http.StatusForbidden)
 	}
-	b.c.CheckRedirect = nil
-	h.exchange(f, h.code(b.get(p.url.ResolveReference(loc).String()), f))
+	b.Stop = nil
+	h.exchange(f, h.code(b.Get(p.URL.ResolveReference(loc).String()), f))
 }

@@ -17,7 +17,7 @@ func TestRefreshRotates(t *testing.T) {
 			h := newHarness(t)
 			f := h.newFlow(h.oauth(clientID, oidc.ScopeOpenID, "email", oidc.ScopeOfflineAccess), param("acr_values", ACRMFA))
 			b := h.browser()
-			p := b.submit(b.get(f.authURL), map[string]string{"username": "carol", "password": "carol-password"})
+			p := b.Submit(b.Get(f.authURL), map[string]string{"username": "carol", "password": "carol-password"})
 			p = otpStep(t, b, p, h.totp("carol"))
 			tok, _, first := h.exchange(f, h.code(p, f))
 			if tok.RefreshToken == "" {

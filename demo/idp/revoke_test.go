@@ -71,13 +71,13 @@ func TestExpiredLoginRequest(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	b := h.browser()
-	p := b.get(h.newFlow(h.oauth(gatewayID)).authURL)
+	p := b.Get(h.newFlow(h.oauth(gatewayID)).authURL)
 	h.clock.Add(authRequestTTL + time.Second)
-	p = b.submit(p, map[string]string{"username": "alice", "password": "alice-password"})
-	if p.status != http.StatusBadRequest || !strings.Contains(p.body, "expired") {
-		t.Errorf("expired request: status %d:\n%s", p.status, p.body)
+	p = b.Submit(p, map[string]string{"username": "alice", "password": "alice-password"})
+	if p.Status != http.StatusBadRequest || !strings.Contains(p.Body, "expired") {
+		t.Errorf("expired request: status %d:\n%s", p.Status, p.Body)
 	}
-	if p := b.get(h.issuer + loginPath + "?authRequestID=unknown"); p.status != http.StatusBadRequest {
-		t.Errorf("unknown request: status %d", p.status)
+	if p := b.Get(h.issuer + loginPath + "?authRequestID=unknown"); p.Status != http.StatusBadRequest {
+		t.Errorf("unknown request: status %d", p.Status)
 	}
 }
