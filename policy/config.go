@@ -1,0 +1,162 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/crmgate/crmgate/fielderr"
+)
+
+// Defaults of Config.
+const (
+	DefaultDir         = "policies"
+	DefaultEntrypoint  = "data.crmgate.authz.decision"
+	DefaultEvalTimeout = 50 * time.Millisecond
+	DefaultTestTimeout = 30 * time.Second
+	DefaultDebounce    = 200 * time.Millisecond
+)
+
+// Reload modes.
+const (
+	// ReloadWatch recompiles the folder whenever a file in it changes.
+	ReloadWatch = "watch"
+	// ReloadOff loads the folder once, at start-up.
+	ReloadOff = "off"
+)
+
+// DefaultHeaders are the request headers a policy sees when Config.Headers
+// is nil: those that describe the client and the request's intent, and none
+// that carries a credential.
+var DefaultHeaders = []string{
+	"accept",
+	"accept-language",
+	"content-length",
+	"content-type",
+	"origin",
+	"referer",
+	"sec-fetch-dest",
+	"sec-fetch-mode",
+	"sec-fetch-site",
+	"user-agent",
+	"x-requested-with",
+}
+
+// secretHeaders carry credentials; the input never holds them, because an
+// input ends up in logs, decision logs and test fixtures.
+var secretHeaders = []string{"authorization", "cookie", "proxy-authorization", "x-api-key"}
+
+// Config configures the policy engine. The zero value is valid once
+// Defaults has run: the shipped folder, the shipped entrypoint, a 50ms
+// evaluation deadline and hot reload.
+type Config struct {
+	Dir         string        `yaml:"dir" jsonschema_description:"Folder of the policy set: every .rego, .json, .yaml and .yml file below it (hidden files and folders are skipped). *_test.rego files are the set's tests: they must pass before a set takes effect and are never enforced. Default policies."`
+	Entrypoint  string        `yaml:"entrypoint" jsonschema_description:"Rule that decides routes which name no policy of their own, e.g. data.crmgate.authz.decision (the default). It must evaluate to a decision object."`
+	EvalTimeout time.Duration `yaml:"eval_timeout" jsonschema_description:"Longest evaluation of one decision; a slower policy is a deny (policy_timeout). Default 50ms."`
+	Headers     []string      `yaml:"headers" jsonschema_description:"Request headers (case-insensitive) that the policy sees in input.request.headers, lower-cased. Default accept, accept-language, content-length, content-type, origin, referer, sec-fetch-dest, sec-fetch-mode, sec-fetch-site, user-agent, x-requested-with. Set to [] for none. Headers carrying credentials (authorization, cookie, proxy-authorization, x-api-key) are refused."`
+	Reload      string        `yaml:"reload" jsonschema_description:"watch (default): recompile the folder when a file in it changes, and switch to the new set only if it compiles and its tests pass; off: load once at start-up."`
+	Debounce    time.Duration `yaml:"debounce" jsonschema_description:"Quiet time after the last file change before a reload starts, so that a multi-file change is compiled once. Default 200ms."`
+	TestTimeout time.Duration `yaml:"test_timeout" jsonschema_description:"Longest run of a set's own tests (*_test.rego) before it may take effect; a slower run rejects the set. Default 30s."`
+}
+
+// Defaults fills unset fields with their defaults.
+func (c *Config) Defaults() {
+	if c.Dir == "" {
+		c.Dir = DefaultDir
+	}
+	if c.Entrypoint == "" {
+		c.Entrypoint = DefaultEntrypoint
+	}
+	if c.EvalTimeout == 0 {
+		c.EvalTimeout = DefaultEvalTimeout
+	}
+	if c.Headers == nil {
+		c.Headers = append([]string(nil), DefaultHeaders...)
+	}
+	if c.Reload == "" {
+		c.Reload = ReloadWatch
+	}
+	if c.Debounce == 0 {
+		c.Debounce = DefaultDebounce
+	}
+	if c.TestTimeout == 0 {
+		c.TestTimeout = DefaultTestTimeout
+	}
+}
+
+// Validate reports every problem of the configuration at once. It expects
+// Defaults to have run; it does not read the folder.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(path, format string, args ...any) { errs = append(errs, fielderr.New(path, format, args...)) }
+
+	if c.Dir == "" {
+		add("dir", "required: the folder of the policy set")
+	}
+	if err := ValidateEntrypoint(c.Entrypoint); err != nil {
+		add("entrypoint", "%v", err)
+	}
+	if c.EvalTimeout <= 0 {
+		add("eval_timeout", "must be positive, got %s", c.EvalTimeout)
+	} else if c.EvalTimeout > 10*time.Second {
+		add("eval_timeout", "%s is longer than 10s; a decision sits on every request", c.EvalTimeout)
+	}
+	seen := map[string]int{}
+	for i, h := range c.Headers {
+		path := fmt.Sprintf("headers[%d]", i)
+		name := strings.ToLower(h)
+		switch {
+		case !httpguts.ValidHeaderFieldName(h):
+			add(path, "%q is not a header name", h)
+		case isSecretHeader(name):
+			add(path, "%q carries credentials and is never given to the policy", h)
+		default:
+			if j, dup := seen[name]; dup {
+				add(path, "%q repeats headers[%d]", h, j)
+			}
+			seen[name] = i
+		}
+	}
+	switch c.Reload {
+	case ReloadWatch, ReloadOff:
+	default:
+		add("reload", "%q is not allowed (watch, off)", c.Reload)
+	}
+	if c.Debounce < 0 {
+		add("debounce", "must not be negative, got %s", c.Debounce)
+	}
+	if c.TestTimeout <= 0 {
+		add("test_timeout", "must be positive, got %s", c.TestTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+func isSecretHeader(lower string) bool {
+	for _, s := range secretHeaders {
+		if lower == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidateEntrypoint checks that ep is a rule reference a policy set can
+// define: data followed by at least a package and a rule name, with no
+// variables, e.g. data.crmgate.authz.decision.
+func ValidateEntrypoint(ep string) error {
+	if ep == "" {
+		return errors.New("empty; a rule reference such as data.crmgate.authz.decision is required")
+	}
+	ref, err := ast.ParseRef(ep)
+	if err != nil {
+		return fmt.Errorf("%q is not a rule reference (e.g. data.crmgate.authz.decision)", ep)
+	}
+	if !ref.HasPrefix(ast.DefaultRootRef) || len(ref) < 3 || !ref.IsGround() {
+		return fmt.Errorf("%q must start with data. and name a package and a rule (e.g. data.crmgate.authz.decision)", ep)
+	}
+	return nil
+}

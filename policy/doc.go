@@ -1,0 +1,24 @@
+// Package policy owns the embedded OPA engine that decides every route:
+// reading and compiling a folder of Rego v1 policies and data (a Source,
+// compiled into an immutable Set), running the set's own *_test.rego tests
+// before it may take effect, one prepared query per entrypoint, the typed
+// Input built once per request from the request scope, the strictly
+// decoded Decision, and hot reload that swaps the active set atomically
+// and keeps the last good one when a new one fails to compile or to pass
+// its tests.
+//
+// It never fails open: an undefined entrypoint, an evaluation error, a
+// timeout, a decision that does not match the schema and an input that
+// cannot represent the request faithfully are all denies, whose Reason
+// says which (ReasonUndefined and friends) and whose Revision names the
+// set that was active.
+//
+// It does not enforce decisions (the proxy does: 403, step-up, rate
+// limits, redaction are other stages), and it does not yet hold shadow
+// evaluation, OPA bundles, decision logs or the policy CLI; those build on
+// Set and Engine: a candidate set is a second Engine (or a Set from
+// Compile) decided on the same Input.
+//
+// The contract a policy is written against, with examples, is
+// docs/policy.md.
+package policy

@@ -1,0 +1,4 @@
+package broken
+
+decision := {"allow": true} if {
+	input.route.id == "x"

@@ -1,0 +1,3 @@
+package fixture
+
+decision := {"allow": input.route.id == "open"}
