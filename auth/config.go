@@ -59,6 +59,8 @@ type Config struct {
 	ClockSkew         time.Duration `yaml:"clock_skew" jsonschema_description:"Leeway for exp, iat, nbf and auth_time against the provider's clock. Default 30s, at most 5m."`
 	LogoutTokenMaxAge time.Duration `yaml:"logout_token_max_age" jsonschema_description:"Oldest iat a back-channel logout token may carry. Default 5m."`
 
+	CAFile string `yaml:"ca_file" jsonschema_description:"PEM file of the CAs that sign the provider's TLS certificate (a private CA). Empty: the system roots."`
+
 	Key secret.Ref `yaml:"key" jsonschema_description:"Secret reference to at least 32 bytes that seal pre-login cookies and derive logout CSRF tokens; every replica needs the same. Empty: derived from client_secret."`
 }
 
@@ -126,6 +128,11 @@ func (c Config) Validate() error {
 	if c.ClientID == "" {
 		add("client_id", "required")
 	}
+	if c.CAFile != "" {
+		if _, err := c.HTTPClient(); err != nil {
+			add("ca_file", "%v", err)
+		}
+	}
 	if c.ClientSecret.IsZero() {
 		// An unresolved reference is the config package's to report.
 		add("client_secret", "required: a secret reference (env:NAME or file:/path)")
@@ -140,6 +147,12 @@ func (c Config) Validate() error {
 	} {
 		if !pathRe.MatchString(p.val) || strings.Contains(p.val, "/../") || strings.HasSuffix(p.val, "/..") || strings.Contains(p.val, "/./") {
 			add(p.key, "%q is not an absolute path of plain segments (e.g. /.crmgate/callback)", p.val)
+			continue
+		}
+		if !strings.HasPrefix(p.val, "/.crmgate/") {
+			// The gateway serves its own endpoints under /.crmgate/ only;
+			// anything else is a route to the CRM.
+			add(p.key, "%q must be under /.crmgate/", p.val)
 			continue
 		}
 		if other, dup := paths[p.val]; dup {

@@ -315,6 +315,11 @@ func (rp *RP) clientContext(ctx context.Context) context.Context {
 // it so that those paths reach it. Other paths get 404, other methods 405.
 func (rp *RP) Handler() http.Handler { return rp.handler }
 
+// Owns reports whether path is one of the endpoints Handler serves.
+func (rp *RP) Owns(path string) bool {
+	return path == rp.cfg.RedirectPath || path == rp.cfg.LogoutPath || path == rp.cfg.BackChannelLogoutPath
+}
+
 func (rp *RP) routes() http.Handler {
 	if rp.err != nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
