@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/crmgate/crmgate/fielderr"
+	"github.com/crmgate/crmgate/proxy/assertion"
 )
 
 // Config is the gateway's listeners, server limits, header hygiene,
@@ -23,6 +24,7 @@ type Config struct {
 	Headers   HeadersConfig             `yaml:"headers" jsonschema_description:"Header hygiene: identity headers the gateway owns and the security headers it adds."`
 	Upstreams map[string]UpstreamConfig `yaml:"upstreams" jsonschema_description:"The CRM backends, by name. Routes refer to these names."`
 	Routes    []RouteConfig             `yaml:"routes" jsonschema_description:"Routes, matched by host, path pattern and method. A request that matches no route is refused (404): default deny."`
+	Assertion assertion.Config          `yaml:"assertion" jsonschema_description:"A short-lived JWT signed by the gateway that tells the CRM who is calling, verifiable with the gateway's public keys (served at /.crmgate/jwks.json)."`
 }
 
 // ListenConfig says where the gateway listens.
@@ -58,6 +60,17 @@ type HeadersConfig struct {
 	// reach the upstream.
 	GatewayCookiePrefix string                `yaml:"gateway_cookie_prefix" jsonschema_description:"Name prefix of the gateway's own cookies; they are removed before forwarding (also their __Host- and __Secure- forms). Default crmgate."`
 	Security            SecurityHeadersConfig `yaml:"security" jsonschema_description:"Security headers added to every response."`
+	// Upstream names the headers that carry the caller's identity to the
+	// upstream.
+	Upstream UpstreamIdentityConfig `yaml:"upstream_identity" jsonschema_description:"Headers the gateway sets on forwarded requests to tell the CRM who is calling. Client copies of them are always removed."`
+}
+
+// UpstreamIdentityConfig names the identity headers sent upstream. A name
+// of "-" sends no such header.
+type UpstreamIdentityConfig struct {
+	User  string `yaml:"user" jsonschema_description:"Header with the caller's id (OIDC sub, API key id). Default X-CRM-User; - for none."`
+	Roles string `yaml:"roles" jsonschema_description:"Header with the caller's roles, comma-separated. Default X-CRM-Roles; - for none."`
+	Email string `yaml:"email" jsonschema_description:"Header with the caller's e-mail address. Default X-CRM-Email; - for none."`
 }
 
 // SecurityHeadersConfig says which security headers responses carry. Headers
@@ -104,7 +117,19 @@ type RouteConfig struct {
 	CaseInsensitive bool          `yaml:"case_insensitive" jsonschema_description:"Match literal path segments case-insensitively (for backends that ignore case). Default false: paths are case-sensitive."`
 	Cache           string        `yaml:"cache" jsonschema_description:"Caching of responses: no-store (default), private, or upstream (keep the backend's Cache-Control)."`
 	WebSocket       bool          `yaml:"websocket" jsonschema_description:"Allow WebSocket upgrades on this route."`
+	Auth            string        `yaml:"auth" jsonschema_description:"Who may call the route: required (default: a signed-in user; browsers are sent to login, other clients get 401), optional (callers without credentials pass as anonymous, for the policy to decide), or none (public: no identification, no identity headers)."`
 }
+
+// Route authentication modes.
+const (
+	AuthRequired = "required"
+	AuthOptional = "optional"
+	AuthNone     = "none"
+)
+
+// ReservedPrefix is the path prefix of the gateway's own endpoints (login
+// callback, logout, JWKS); no route may use it.
+const ReservedPrefix = "/.crmgate/"
 
 // Defaults fills unset fields with their defaults.
 func (c *Config) Defaults() {
@@ -163,7 +188,21 @@ func (c *Config) Defaults() {
 		if r.Cache == "" {
 			r.Cache = "no-store"
 		}
+		if r.Auth == "" {
+			r.Auth = AuthRequired
+		}
 	}
+	u := &h.Upstream
+	if u.User == "" {
+		u.User = "X-CRM-User"
+	}
+	if u.Roles == "" {
+		u.Roles = "X-CRM-Roles"
+	}
+	if u.Email == "" {
+		u.Email = "X-CRM-Email"
+	}
+	c.Assertion.Defaults()
 }
 
 func setDur(d *time.Duration, def time.Duration) {
@@ -240,6 +279,12 @@ func (c *Config) Validate() error {
 			add(fmt.Sprintf("headers.strip_response[%d]", i), "%q is not a header name", h)
 		}
 	}
+	for key, h := range map[string]string{"user": c.Headers.Upstream.User, "roles": c.Headers.Upstream.Roles, "email": c.Headers.Upstream.Email} {
+		if h != "-" && !tokenRe.MatchString(h) {
+			add("headers.upstream_identity."+key, "%q is not a header name (or - for none)", h)
+		}
+	}
+	errs = append(errs, fielderr.Prefix("assertion", c.Assertion.Validate()))
 	if !tokenRe.MatchString(c.Headers.GatewayCookiePrefix) || strings.ContainsAny(c.Headers.GatewayCookiePrefix, "=;,") {
 		add("headers.gateway_cookie_prefix", "%q is not a cookie name", c.Headers.GatewayCookiePrefix)
 	}
@@ -331,6 +376,13 @@ func (r RouteConfig) validate(upstreams map[string]UpstreamConfig) error {
 	}
 	if _, err := parsePattern(r.Path); err != nil {
 		add("path", "%v", err)
+	} else if strings.HasPrefix(strings.ToLower(r.Path), ReservedPrefix) || strings.EqualFold(r.Path, strings.TrimSuffix(ReservedPrefix, "/")) {
+		add("path", "%q is under %s, which the gateway keeps for its own endpoints", r.Path, ReservedPrefix)
+	}
+	switch r.Auth {
+	case AuthRequired, AuthOptional, AuthNone:
+	default:
+		add("auth", "%q is not allowed (required, optional, none)", r.Auth)
 	}
 	for i, m := range r.Methods {
 		if !slices.Contains(KnownMethods, m) {

@@ -24,6 +24,9 @@ type HTTPError struct {
 	Header http.Header
 	// Outcome classifies the error for logs and metrics.
 	Outcome string
+	// Reason labels a refusal in metrics when the status alone does not
+	// say why; empty: derived from the status.
+	Reason string
 }
 
 func (e *HTTPError) Error() string {

@@ -38,6 +38,8 @@ type forward struct {
 	// out is the client response's header, already holding the
 	// gateway's security and cache headers.
 	out http.Header
+	// assertion is the signed identity assertion, "" when none is sent.
+	assertion string
 }
 
 type forwardKey struct{}
@@ -235,6 +237,7 @@ func (g *Gateway) rewrite(up *upstream, pr *httputil.ProxyRequest) {
 		h.Set("X-Forwarded-Host", f.in.host)
 	}
 	h.Set(g.ridHeader, s.ID)
+	g.setIdentity(h, s, f)
 	if _, ok := h["User-Agent"]; !ok {
 		// Go would otherwise add its own.
 		h["User-Agent"] = []string{""}

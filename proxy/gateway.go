@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/crmgate/crmgate/proxy/assertion"
 	"github.com/crmgate/crmgate/scope"
 )
 
@@ -26,6 +27,9 @@ type Deps struct {
 	Now func() time.Time
 	// Metrics registers the gateway's series; nil registers nothing.
 	Metrics prometheus.Registerer
+	// Auth identifies browser users and serves login and logout; nil
+	// means no browser login, and routes that require a user answer 401.
+	Auth Authenticator
 }
 
 // Gateway is the request pipeline: intake, client address, routing, IP
@@ -46,6 +50,11 @@ type Gateway struct {
 	stripResponse []string
 	metrics       *metrics
 	ridHeader     string
+
+	auth   Authenticator
+	signer *assertion.Signer // nil when assertions are off
+	// Canonical names of the upstream identity headers.
+	userHeader, rolesHeader, emailHeader, assertionHeader string
 }
 
 // New builds the gateway from cfg, which must have passed Validate. It has
@@ -73,6 +82,32 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 		cookies:   []string{strings.ToLower(cfg.Headers.GatewayCookiePrefix)},
 		security:  newSecurityHeaders(cfg.Headers.Security),
 		ridHeader: http.CanonicalHeaderKey(cfg.Server.RequestIDHeader),
+		auth:      d.Auth,
+	}
+	for _, r := range cfg.Routes {
+		if r.Auth == AuthRequired && d.Auth == nil {
+			// Not a silent 401 on every request: a route that needs users
+			// without a way to sign them in is a configuration mistake.
+			return nil, fmt.Errorf("route %s requires a signed-in user (auth: required) but no identity provider is configured; configure oidc, or set auth: none or optional on the route", r.ID)
+		}
+	}
+	if cfg.Assertion.Enabled {
+		signer, err := assertion.New(cfg.Assertion, d.Now)
+		if err != nil {
+			return nil, fmt.Errorf("assertion: %w", err)
+		}
+		g.signer = signer
+		g.assertionHeader = http.CanonicalHeaderKey(cfg.Assertion.Header)
+		g.drop[normName(cfg.Assertion.Header)] = true
+	}
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{{cfg.Headers.Upstream.User, &g.userHeader}, {cfg.Headers.Upstream.Roles, &g.rolesHeader}, {cfg.Headers.Upstream.Email, &g.emailHeader}} {
+		if p.name != "-" {
+			*p.dst = http.CanonicalHeaderKey(p.name)
+			g.drop[normName(p.name)] = true
+		}
 	}
 	for _, h := range spoofable {
 		g.drop[h] = true
@@ -149,11 +184,17 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *scope.Scope) 
 	if err != nil {
 		return err
 	}
+	if strings.HasPrefix(s.Path, ReservedPrefix) {
+		return g.endpoint(w, r, s)
+	}
 	rt, err := g.route(r, s, in)
 	if err != nil {
 		return err
 	}
 	if err := checkIP(rt, s.ClientIP); err != nil {
+		return err
+	}
+	if handled, err := g.identify(w, r, s, rt); handled || err != nil {
 		return err
 	}
 	if err := g.limitBody(w, r, rt, in); err != nil {
@@ -167,8 +208,16 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *scope.Scope) 
 		_ = http.NewResponseController(w).EnableFullDuplex()
 	}
 	up := g.upstreams[rt.cfg.Upstream]
-	if f, ok := r.Context().Value(forwardKey{}).(*forward); ok {
+	f, _ := r.Context().Value(forwardKey{}).(*forward)
+	if f != nil {
 		f.route, f.up, f.in, f.out = rt, up, in, w.Header()
+	}
+	if g.signer != nil && f != nil && s.Subject != nil && s.Subject.Kind != scope.KindAnonymous {
+		tok, err := g.signer.Sign(s.Subject, assertion.RequestInfo{ID: s.ID, Method: s.Method, Path: s.Path})
+		if err != nil {
+			return &HTTPError{Status: http.StatusInternalServerError, Outcome: "error", Err: fmt.Errorf("signing the identity assertion: %w", err)}
+		}
+		f.assertion = tok
 	}
 	presetCache(w.Header(), rt.cfg.Cache)
 	up.proxy.ServeHTTP(w, r)
@@ -238,6 +287,9 @@ func truncate(s string, n int) string {
 }
 
 func rejectReason(e *HTTPError) string {
+	if e.Reason != "" {
+		return e.Reason
+	}
 	switch e.Status {
 	case http.StatusNotFound:
 		return "no_route"

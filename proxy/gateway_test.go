@@ -47,6 +47,13 @@ func echoUpstream(t *testing.T) *httptest.Server {
 
 func testGateway(t *testing.T, upstreamURL string, mod func(*Config)) *Gateway {
 	t.Helper()
+	return testGatewayWith(t, upstreamURL, mod, Deps{})
+}
+
+// testGatewayWith builds a gateway with deps; without an authenticator,
+// routes that do not say otherwise are public (auth: none).
+func testGatewayWith(t *testing.T, upstreamURL string, mod func(*Config), d Deps) *Gateway {
+	t.Helper()
 	c := Config{
 		Upstreams: map[string]UpstreamConfig{"crm": {URL: upstreamURL}},
 		Server:    ServerConfig{TrustedProxies: []string{"10.0.0.0/8"}},
@@ -65,11 +72,18 @@ func testGateway(t *testing.T, upstreamURL string, mod func(*Config)) *Gateway {
 	if mod != nil {
 		mod(&c)
 	}
+	if d.Auth == nil {
+		for i := range c.Routes {
+			if c.Routes[i].Auth == "" {
+				c.Routes[i].Auth = AuthNone
+			}
+		}
+	}
 	c.Defaults()
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	g, err := New(c, Deps{})
+	g, err := New(c, d)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -416,7 +430,7 @@ func BenchmarkGatewayPipeline(b *testing.B) {
 	up := benchUpstream(b)
 	c := Config{
 		Upstreams: map[string]UpstreamConfig{"crm": {URL: up.URL}},
-		Routes:    []RouteConfig{{ID: "item", Path: "/api/contacts/{id}", Upstream: "crm"}},
+		Routes:    []RouteConfig{{ID: "item", Path: "/api/contacts/{id}", Upstream: "crm", Auth: AuthNone}},
 	}
 	c.Defaults()
 	g, err := New(c, Deps{})
@@ -438,7 +452,7 @@ func BenchmarkGatewayPipeline(b *testing.B) {
 func BenchmarkIntake(b *testing.B) {
 	c := Config{
 		Upstreams: map[string]UpstreamConfig{"crm": {URL: "http://127.0.0.1:1"}},
-		Routes:    []RouteConfig{{ID: "item", Path: "/api/contacts/{id}", Upstream: "crm"}},
+		Routes:    []RouteConfig{{ID: "item", Path: "/api/contacts/{id}", Upstream: "crm", Auth: AuthNone}},
 	}
 	c.Defaults()
 	g, err := New(c, Deps{})

@@ -137,11 +137,14 @@ func (g *Gateway) NewServer(tlsConf *tls.Config, challenge func(http.Handler) ht
 // Listen binds the listeners, so that start-up fails early and clearly when
 // an address is taken.
 func (s *Server) Listen() error {
-	ln, err := net.Listen("tcp", s.cfg.Listen.HTTPS)
-	if err != nil {
-		return fmt.Errorf("listen.https: %w", err)
+	if s.ln == nil {
+		ln, err := net.Listen("tcp", s.cfg.Listen.HTTPS)
+		if err != nil {
+			return fmt.Errorf("listen.https: %w", err)
+		}
+		s.ln = ln
 	}
-	s.ln = ln
+	ln := s.ln
 	if s.redirect != nil {
 		hl, err := net.Listen("tcp", s.cfg.Listen.HTTP)
 		if err != nil {
@@ -152,6 +155,11 @@ func (s *Server) Listen() error {
 	}
 	return nil
 }
+
+// UseListener makes Listen serve HTTPS on ln, already bound, instead of
+// binding listen.https: for a caller that must know the port before the
+// configuration is complete.
+func (s *Server) UseListener(ln net.Listener) { s.ln = ln }
 
 // Addr is the HTTPS listener's address (after Listen).
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }

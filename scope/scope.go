@@ -43,7 +43,9 @@ type Scope struct {
 	// response writer wrapper; 0 until the header is written.
 	Status int
 	// Outcome says how the request ended, for logs and metrics:
-	// "forwarded", "rejected", "denied", "no_route", "upstream_error".
+	// "forwarded", "rejected", "denied", "no_route", "upstream_error",
+	// "unauthenticated", "unavailable", "gateway" (the gateway's own
+	// endpoints: login callback, logout, JWKS).
 	Outcome string
 }
 

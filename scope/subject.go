@@ -44,7 +44,8 @@ type APIKey struct {
 
 // Session describes the caller's browser session, nil without one.
 type Session struct {
-	// ID is the session id; it never leaves the gateway (logs use a hash).
+	// ID is the session's storage key (session.Record.Hash): safe to log
+	// and to name the session in the admin API; never the cookie value.
 	ID      string
 	Created time.Time
 	// LastSeen is the previous request of the session.
