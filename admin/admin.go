@@ -62,6 +62,8 @@ type Server struct {
 	gather prometheus.Gatherer
 	mu     sync.Mutex
 	checks map[string]Check
+	// sessions serves the session endpoints; nil without browser sign-in.
+	sessions Sessions
 	srv    *http.Server
 	ln     net.Listener
 }
@@ -96,6 +98,9 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.authorize(promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)})))
+	mux.Handle("GET /sessions", s.requireToken(http.HandlerFunc(s.listSessions)))
+	mux.Handle("DELETE /sessions/{hash}", s.requireToken(http.HandlerFunc(s.deleteSession)))
+	mux.Handle("POST /sessions/revoke", s.requireToken(http.HandlerFunc(s.revokeSessions)))
 	if s.cfg.Pprof {
 		mux.Handle("GET /debug/pprof/", s.authorize(http.HandlerFunc(pprof.Index)))
 		mux.Handle("GET /debug/pprof/profile", s.authorize(http.HandlerFunc(pprof.Profile)))
@@ -150,8 +155,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"ready": ready, "checks": result})
 }
 
+// UseListener makes Listen use ln instead of binding admin.listen (the
+// demo binds its ports before writing the configuration).
+func (s *Server) UseListener(ln net.Listener) { s.ln = ln }
+
 // Listen binds the admin listener.
 func (s *Server) Listen() error {
+	if s.ln != nil {
+		return nil
+	}
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("admin.listen: %w", err)

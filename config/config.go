@@ -26,10 +26,12 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	"github.com/crmgate/crmgate/admin"
+	"github.com/crmgate/crmgate/auth"
 	"github.com/crmgate/crmgate/fielderr"
 	"github.com/crmgate/crmgate/proxy"
 	"github.com/crmgate/crmgate/proxy/certs"
 	"github.com/crmgate/crmgate/secret"
+	"github.com/crmgate/crmgate/session"
 )
 
 // File is the whole configuration file.
@@ -38,6 +40,11 @@ type File struct {
 	TLS          certs.Config `yaml:"tls" jsonschema_description:"Where the serving certificates come from: ACME, files, or the development CA."`
 	Admin        admin.Config `yaml:"admin" jsonschema_description:"The admin listener: health, readiness, metrics."`
 	Log          LogConfig    `yaml:"log" jsonschema_description:"Logging."`
+	// OIDC and Session go together: browser users sign in with the OIDC
+	// provider and keep a server-side session. Both absent: no browser
+	// login, and every route must be auth: none or optional.
+	OIDC    *auth.Config    `yaml:"oidc" jsonschema_description:"Browser sign-in with an OpenID Connect provider (authorization code flow with PKCE). Requires session."`
+	Session *session.Config `yaml:"session" jsonschema_description:"Server-side sessions of browser users signed in through oidc."`
 }
 
 // LogConfig configures the process log.
@@ -181,17 +188,47 @@ func (f *File) Defaults() {
 	f.TLS.Defaults()
 	f.Admin.Defaults()
 	f.Log.Defaults()
+	if f.OIDC != nil {
+		f.OIDC.Defaults()
+		if f.Assertion.Issuer == "" {
+			f.Assertion.Issuer = f.OIDC.ExternalURL
+		}
+	}
+	if f.Session != nil {
+		f.Session.Defaults()
+	}
 }
 
 // Validate runs every package's validation, with key paths rooted at the
 // file's top level.
 func (f *File) Validate() error {
-	return errors.Join(
+	errs := []error{
 		f.Config.Validate(),
 		fielderr.Prefix("tls", f.TLS.Validate()),
 		fielderr.Prefix("admin", f.Admin.Validate()),
 		fielderr.Prefix("log", f.Log.Validate()),
-	)
+	}
+	switch {
+	case f.OIDC != nil && f.Session == nil:
+		errs = append(errs, fielderr.New("session", "required with oidc: signed-in users keep a server-side session (at least session.keys)"))
+	case f.OIDC == nil && f.Session != nil:
+		errs = append(errs, fielderr.New("session", "sessions come from browser sign-in; configure oidc as well, or remove session"))
+	}
+	if f.OIDC != nil {
+		errs = append(errs, fielderr.Prefix("oidc", f.OIDC.Validate()))
+	}
+	if f.Session != nil {
+		errs = append(errs, fielderr.Prefix("session", f.Session.Validate()))
+	}
+	if f.OIDC == nil {
+		for i, r := range f.Routes {
+			if r.Auth == proxy.AuthRequired {
+				errs = append(errs, fielderr.New(fmt.Sprintf("routes[%d].auth", i),
+					"route %s requires a signed-in user (the default, auth: required) but no identity provider is configured: configure oidc, or set auth: none (public) or optional", r.ID))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func listenPort(addr string) int {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/crmgate/crmgate/proxy/assertion"
 	"github.com/crmgate/crmgate/secret"
 )
 
@@ -16,11 +17,22 @@ const strongSecret = "q8Vf2kLm9Xz4Rt7Wb1Nc6Hy3Jd5Ps0Ga8Ue2Io4Ak7+/="
 
 var testResolver = secret.Resolver{
 	LookupEnv: func(k string) (string, bool) {
-		v, ok := map[string]string{"ADMIN_TOKEN": strongSecret, "WEAK_TOKEN": "password123"}[k]
+		v, ok := map[string]string{
+			"ADMIN_TOKEN": strongSecret, "WEAK_TOKEN": "password123",
+			"CLIENT_SECRET": strongSecret + "c", "SESSION_KEY": strongSecret + "s", "ASSERTION_KEY": string(testAssertionKey),
+		}[k]
 		return v, ok
 	},
 	ReadFile: func(string) ([]byte, error) { return nil, os.ErrNotExist },
 }
+
+var testAssertionKey = func() []byte {
+	k, err := assertion.GenerateKeyPEM()
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
 
 // Every file under testdata/bad is refused; the messages are golden, so a
 // change in wording or position is a reviewed change.
@@ -68,6 +80,12 @@ func TestLoadValid(t *testing.T) {
 	}
 	if f.Upstreams["crm"].DialTimeout == 0 {
 		t.Errorf("upstream defaults not applied")
+	}
+	if f.Assertion.Issuer != "https://crm.example.com" || f.Session.CookieName != "__Host-crmgate" || f.OIDC.RedirectPath != "/.crmgate/callback" {
+		t.Errorf("identity defaults not applied: assertion issuer %q, cookie %q, redirect %q", f.Assertion.Issuer, f.Session.CookieName, f.OIDC.RedirectPath)
+	}
+	if f.Routes[0].Auth != "required" || f.Routes[1].Auth != "none" {
+		t.Errorf("route auth modes %q %q", f.Routes[0].Auth, f.Routes[1].Auth)
 	}
 }
 

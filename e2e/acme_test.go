@@ -52,6 +52,7 @@ routes:
   - id: home
     path: /
     upstream: crm
+    auth: none
 `, httpsPort, httpPort, peb.DirectoryURL, peb.TrustedRootsFile, filepath.Join(dir, "acme"), challenge, up.URL)
 			path := filepath.Join(dir, "crmgate.yaml")
 			if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -25,6 +25,7 @@ routes:
     path: /api/contacts/{id}
     methods: [GET]
     upstream: crm
+    auth: none
 `
 
 // runCrmgate runs the binary and returns its combined output and exit code.

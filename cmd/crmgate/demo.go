@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/crmgate/crmgate/config"
 	"github.com/crmgate/crmgate/demo/crm"
+	"github.com/crmgate/crmgate/proxy/assertion"
 	"github.com/crmgate/crmgate/proxy/certs"
 	"github.com/crmgate/crmgate/secret"
 )
@@ -29,24 +32,29 @@ var demoConfigTemplate string
 // demoInfo is the demo.json contract: scripts and tests rely on these names,
 // so fields are added, never renamed.
 type demoInfo struct {
-	GatewayURL string     `json:"gateway_url"`
-	AdminURL   string     `json:"admin_url"`
-	IdPURL     string     `json:"idp_url"`
-	CRMURL     string     `json:"crm_url"`
-	CACert     string     `json:"ca_cert"`
-	Config     string     `json:"config"`
-	Log        string     `json:"log"`
-	PID        int        `json:"pid"`
-	Users      []demoUser `json:"users"`
+	GatewayURL string `json:"gateway_url"`
+	AdminURL   string `json:"admin_url"`
+	IdPURL     string `json:"idp_url"`
+	CRMURL     string `json:"crm_url"`
+	CACert     string `json:"ca_cert"`
+	Config     string `json:"config"`
+	Log        string `json:"log"`
+	PID        int    `json:"pid"`
+	AdminToken string `json:"admin_token"`
+	JWKSURL    string `json:"jwks_url"`
+	// Redis is the session store's address, empty when in memory.
+	Redis string     `json:"redis,omitempty"`
+	Users []demoUser `json:"users"`
 }
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", stderr)
-	dataDir := fs.String("data-dir", ".crmgate-demo", "folder for the demo's certificates, configuration, logs and demo.json")
+	dataDir := fs.String("data-dir", ".crmgate-demo", "folder for the demo's certificates, secrets, configuration, logs and demo.json")
 	addr := fs.String("addr", "127.0.0.1:8443", "gateway HTTPS address (loopback)")
 	adminAddr := fs.String("admin-addr", "127.0.0.1:9090", "admin listener address (loopback)")
 	crmAddr := fs.String("crm-addr", "127.0.0.1:8081", "sample CRM address (loopback)")
 	idpAddr := fs.String("idp-addr", "127.0.0.1:8444", "development OpenID provider address (loopback)")
+	redisAddr := fs.String("redis", "", "host:port of a Redis server to keep sessions in (loopback; empty: in memory)")
 	contacts := fs.Int("contacts", 200, "number of sample contacts in the CRM")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -56,12 +64,21 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("-%s: %w", a.flag, err)
 		}
 	}
+	if *redisAddr != "" {
+		if err := loopbackOnly(*redisAddr); err != nil {
+			return fmt.Errorf("-redis: %w", err)
+		}
+	}
 	dir, err := filepath.Abs(*dataDir)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data folder: %w", err)
+	}
+	secrets, err := demoSecrets(filepath.Join(dir, "secrets"))
+	if err != nil {
+		return err
 	}
 	logPath := filepath.Join(dir, "crmgate.log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -72,8 +89,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	log, flush := newLogger(config.LogConfig{Level: "info", Format: "json", FlushInterval: 100 * time.Millisecond}, logFile)
 	defer flush()
 
-	// The sample CRM listens first: the gateway's configuration needs its
-	// real address when -crm-addr asks for port 0.
+	// Everything listens first: the configuration and the provider's
+	// client registration need the real addresses when a flag asks for
+	// port 0.
 	crmLn, err := net.Listen("tcp", *crmAddr)
 	if err != nil {
 		return fmt.Errorf("sample CRM: %w", err)
@@ -84,10 +102,37 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	go func() { _ = crmSrv.Serve(crmLn) }()
 	defer crmSrv.Close()
+	gwLn, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	defer gwLn.Close()
+	admLn, err := net.Listen("tcp", *adminAddr)
+	if err != nil {
+		return fmt.Errorf("admin: %w", err)
+	}
+	defer admLn.Close()
+	idpLn, err := net.Listen("tcp", *idpAddr)
+	if err != nil {
+		return fmt.Errorf("demo IdP: %w", err)
+	}
+	defer idpLn.Close()
+	gatewayURL := "https://localhost:" + port(gwLn.Addr())
+	idpURL := "https://localhost:" + port(idpLn.Addr())
 
+	tlsDir := filepath.Join(dir, "tls")
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The development CA issues the gateway's and the provider's
+	// certificates; it must exist before the configuration (which names
+	// it as the provider's CA) is loaded and before the provider serves.
+	if err := ensureDevCA(ctx, tlsDir, log); err != nil {
+		return err
+	}
 	cfgPath := filepath.Join(dir, "crmgate.yaml")
 	if err := writeDemoConfig(cfgPath, demoParams{
-		HTTPS: *addr, Admin: *adminAddr, CRM: "http://" + crmLn.Addr().String(), TLSDir: filepath.Join(dir, "tls"),
+		HTTPS: gwLn.Addr().String(), Admin: admLn.Addr().String(), CRM: "http://" + crmLn.Addr().String(), TLSDir: tlsDir,
+		GatewayURL: gatewayURL, IdPURL: idpURL, CAFile: filepath.Join(tlsDir, "ca.pem"), Redis: *redisAddr, Secrets: secrets,
 	}); err != nil {
 		return err
 	}
@@ -95,45 +140,47 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("demo configuration: %w", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	gw, err := startGateway(ctx, f, log)
-	if err != nil {
-		return err
-	}
-
-	gatewayURL := "https://localhost:" + port(gw.server.Addr())
 	users, plain, err := demoUsers(dir)
 	if err != nil {
-		cancel()
-		_ = gw.wait()
 		return err
 	}
-	roots, err := certs.CertPool(gw.certs.CAFile())
+	roots, err := certs.CertPool(filepath.Join(tlsDir, "ca.pem"))
 	if err != nil {
-		cancel()
-		_ = gw.wait()
 		return err
 	}
-	tlsDir := filepath.Dir(gw.certs.CAFile())
-	idpSrv, err := startDemoIdP(*idpAddr, filepath.Join(tlsDir, "cert.pem"), filepath.Join(tlsDir, "key.pem"), roots, users, gatewayURL, log)
+	clientSecret, err := os.ReadFile(secrets.ClientSecret)
 	if err != nil {
-		cancel()
-		_ = gw.wait()
+		return err
+	}
+	idpSrv, err := startDemoIdP(idpLn, filepath.Join(tlsDir, "cert.pem"), filepath.Join(tlsDir, "key.pem"), roots, users, gatewayURL, string(clientSecret), log)
+	if err != nil {
 		return err
 	}
 	defer idpSrv.srv.Close()
 
+	gw, err := startGateway(ctx, f, log, listeners{gateway: gwLn, admin: admLn})
+	if err != nil {
+		return err
+	}
+	adminToken, err := os.ReadFile(secrets.AdminToken)
+	if err != nil {
+		cancel()
+		_ = gw.wait()
+		return err
+	}
 	info := demoInfo{
 		GatewayURL: gatewayURL,
 		IdPURL:     idpSrv.url,
 		Users:      plain,
 		AdminURL:   "http://" + gw.admin.Addr().String(),
+		AdminToken: string(adminToken),
 		CRMURL:     "http://" + crmLn.Addr().String(),
 		CACert:     gw.certs.CAFile(),
 		Config:     cfgPath,
 		Log:        logPath,
 		PID:        os.Getpid(),
+		JWKSURL:    gatewayURL + "/.crmgate/jwks.json",
+		Redis:      *redisAddr,
 	}
 	if err := writeJSONAtomic(filepath.Join(dir, "demo.json"), info); err != nil {
 		cancel()
@@ -148,8 +195,69 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return err
 }
 
+// demoHosts are the names of the demo's certificate, as demo.yaml.tmpl
+// also lists them.
+var demoHosts = []string{"localhost", "127.0.0.1", "::1"}
+
+// ensureDevCA creates the development CA and the serving certificate when
+// they are missing.
+func ensureDevCA(ctx context.Context, dir string, log *slog.Logger) error {
+	c := certs.Config{Source: certs.SourceDevCA, DevCA: certs.DevCAConfig{Dir: dir, Hosts: demoHosts}}
+	c.Defaults()
+	cm := certs.New(c, log.With("component", "certs"), time.Now)
+	if err := cm.Start(ctx); err != nil {
+		return fmt.Errorf("tls.%w", err)
+	}
+	return cm.Close()
+}
+
+// secretFiles are the demo's generated secrets, one file each.
+type secretFiles struct {
+	SessionKey, ClientSecret, AdminToken, AssertionKey string
+}
+
+// demoSecrets creates the demo's secrets at first start and keeps them
+// afterwards, so that sessions (with Redis) and the CRM's trust in the
+// assertion key survive a restart.
+func demoSecrets(dir string) (secretFiles, error) {
+	s := secretFiles{
+		SessionKey:   filepath.Join(dir, "session.key"),
+		ClientSecret: filepath.Join(dir, "oidc-client.secret"),
+		AdminToken:   filepath.Join(dir, "admin.token"),
+		AssertionKey: filepath.Join(dir, "assertion-key.pem"),
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return s, fmt.Errorf("secrets folder: %w", err)
+	}
+	gen := map[string]func() ([]byte, error){
+		s.SessionKey:   func() ([]byte, error) { t, err := randomToken(48); return []byte(t), err },
+		s.ClientSecret: func() ([]byte, error) { t, err := randomToken(48); return []byte(t), err },
+		s.AdminToken:   func() ([]byte, error) { t, err := randomToken(32); return []byte(t), err },
+		s.AssertionKey: assertion.GenerateKeyPEM,
+	}
+	for path, g := range gen {
+		if _, err := os.Stat(path); err == nil {
+			continue
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return s, err
+		}
+		b, err := g()
+		if err != nil {
+			return s, err
+		}
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
 type demoParams struct {
-	HTTPS, Admin, CRM, TLSDir string
+	HTTPS, Admin, CRM, TLSDir  string
+	GatewayURL, IdPURL, CAFile string
+	// Redis is host:port of the session store; empty: memory.
+	Redis   string
+	Secrets secretFiles
 }
 
 func writeDemoConfig(path string, p demoParams) error {
@@ -205,19 +313,25 @@ func printDemo(w io.Writer, d demoInfo, jsonPath string) {
 
   Gateway    %s   (TLS with a development CA)
   CA cert    %s
-  Admin      %s   (/healthz, /readyz, /metrics)
-  IdP        %s   (development OpenID provider; users and passwords in demo.json)
+  Admin      %s   (/healthz, /readyz, /metrics, /sessions; token in demo.json)
+  IdP        %s   (development OpenID provider, not for production)
   Sample CRM %s   (reachable directly only for comparison)
   Config     %s
   Log        %s
   All of it  %s
 
+Users (sign in at the gateway; the second factor is a TOTP code):
+`, d.GatewayURL, d.CACert, d.AdminURL, d.IdPURL, d.CRMURL, d.Config, d.Log, jsonPath)
+	for _, u := range d.Users {
+		fmt.Fprintf(w, "  %-6s %-8s password %s  TOTP secret %s\n", u.Username, strings.Join(u.Roles, ","), u.Password, u.TOTPSecret)
+	}
+	fmt.Fprintf(w, `
 Try:
-  curl --cacert %s %s/api/contacts/1
+  open %s/ in a browser (trust %s first) and sign in
+  curl --cacert %s %s/api/contacts/1                         # 401: sign in first
   curl --cacert %s %s/api/whoami -H 'X-CRM-User: mallory'   # the spoofed header never reaches the CRM
   curl --cacert %s '%s/api/contacts/..%%2fadmin'               # refused: 400
-  curl --cacert %s %s/nothing-here                             # no route: 404
-  curl %s/metrics
-`, d.GatewayURL, d.CACert, d.AdminURL, d.IdPURL, d.CRMURL, d.Config, d.Log, jsonPath,
-		d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.AdminURL)
+  curl --cacert %s %s/.crmgate/jwks.json                     # keys that verify the identity assertion
+  curl -H "Authorization: Bearer $(jq -r .admin_token %s)" %s/sessions
+`, d.GatewayURL, d.CACert, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, jsonPath, d.AdminURL)
 }

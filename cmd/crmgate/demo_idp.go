@@ -88,22 +88,13 @@ type demoIdP struct {
 	srv          *http.Server
 }
 
-// startDemoIdP serves the development OpenID provider over TLS on addr,
+// startDemoIdP serves the development OpenID provider over TLS on ln,
 // with the demo's development certificate, and registers the gateway as a
 // client.
-func startDemoIdP(addr, certFile, keyFile string, roots *x509.CertPool, users []idp.User, gatewayURL string, log *slog.Logger) (*demoIdP, error) {
+func startDemoIdP(ln net.Listener, certFile, keyFile string, roots *x509.CertPool, users []idp.User, gatewayURL, secret string, log *slog.Logger) (*demoIdP, error) {
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("demo IdP certificate: %w", err)
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("demo IdP: %w", err)
-	}
-	secret, err := randomToken(32)
-	if err != nil {
-		ln.Close()
-		return nil, err
 	}
 	d := &demoIdP{url: "https://localhost:" + port(ln.Addr()), clientID: "crmgate-demo", clientSecret: secret}
 	p, err := idp.New(idp.Config{
@@ -118,7 +109,6 @@ func startDemoIdP(addr, certFile, keyFile string, roots *x509.CertPool, users []
 		BackChannelTransport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}},
 	}, log.With("component", "idp"), time.Now)
 	if err != nil {
-		ln.Close()
 		return nil, err
 	}
 	d.srv = &http.Server{

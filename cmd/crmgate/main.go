@@ -1,6 +1,7 @@
 // Command crmgate is the gateway binary: it serves (serve), runs the
 // self-contained demo (demo), checks and describes configuration files
-// (config validate, config schema) and prints its version (version).
+// (config validate, config schema), lists and revokes sessions of a
+// running gateway (session list, session revoke) and prints its version (version).
 //
 // This package parses flags and wires packages together; it holds no logic
 // of its own.
@@ -24,6 +25,7 @@ Usage:
   crmgate demo [flags]           run the complete demo on loopback
   crmgate config validate FILE   check a configuration file without starting anything
   crmgate config schema          print the JSON Schema of the configuration file
+  crmgate session list|revoke    list or end browser sessions of a running gateway
   crmgate version                print the version
 
 Run "crmgate COMMAND -h" for a command's flags.
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdDemo(ctx, args[1:], stdout, stderr)
 	case "config":
 		return cmdConfig(args[1:], stdout, stderr)
+	case "session":
+		return cmdSession(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

@@ -6,18 +6,23 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/crmgate/crmgate/admin"
+	"github.com/crmgate/crmgate/auth"
 	"github.com/crmgate/crmgate/config"
 	"github.com/crmgate/crmgate/internal/logbuf"
 	"github.com/crmgate/crmgate/proxy"
 	"github.com/crmgate/crmgate/proxy/certs"
 	"github.com/crmgate/crmgate/secret"
+	"github.com/crmgate/crmgate/session"
 )
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -41,7 +46,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log, flush := newLogger(f.Log, stderr)
 	defer flush()
-	gw, err := startGateway(ctx, f, log)
+	gw, err := startGateway(ctx, f, log, listeners{})
 	if err != nil {
 		return err
 	}
@@ -72,33 +77,54 @@ type runningGateway struct {
 	admin  *admin.Server
 	certs  *certs.Manager
 	group  *errgroup.Group
+	// sessions is nil without browser sign-in.
+	sessions *session.Manager
 }
 
 // startGateway wires the packages for f, binds every listener (so that an
 // address in use fails here, clearly) and starts serving until ctx ends.
-func startGateway(ctx context.Context, f *config.File, log *slog.Logger) (*runningGateway, error) {
+// A non-nil ln is the HTTPS listener, bound already.
+// listeners are sockets bound before the configuration was written; nil
+// ones are bound from the configuration.
+type listeners struct{ gateway, admin net.Listener }
+
+func startGateway(ctx context.Context, f *config.File, log *slog.Logger, lns listeners) (*runningGateway, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	cm := certs.New(f.TLS, log.With("component", "certs"), time.Now)
-	gw, err := proxy.New(f.Config, proxy.Deps{Log: log, Now: time.Now, Metrics: reg})
+	adm := admin.New(f.Admin, log.With("component", "admin"), reg)
+	id, err := startIdentity(ctx, f, log, adm)
 	if err != nil {
 		return nil, err
 	}
+	gw, err := proxy.New(f.Config, proxy.Deps{Log: log, Now: time.Now, Metrics: reg, Auth: id.auth})
+	if err != nil {
+		id.close()
+		return nil, err
+	}
 	srv := gw.NewServer(cm.TLSConfig(), cm.HTTPChallengeHandler)
-	adm := admin.New(f.Admin, log.With("component", "admin"), reg)
+	if lns.gateway != nil {
+		srv.UseListener(lns.gateway)
+	}
+	if lns.admin != nil {
+		adm.UseListener(lns.admin)
+	}
 	// Bind first: with ACME, certmagic may start a challenge at once and
 	// must find the gateway's listeners already answering it.
 	if err := srv.Listen(); err != nil {
+		id.close()
 		return nil, err
 	}
 	if err := adm.Listen(); err != nil {
 		srv.Close()
+		id.close()
 		return nil, err
 	}
 	if err := cm.Start(ctx); err != nil {
 		srv.Close()
 		adm.Close()
+		id.close()
 		return nil, fmt.Errorf("tls.%w", err)
 	}
 	adm.AddCheck("tls", func(context.Context) error { return cm.Status().Err })
@@ -107,9 +133,102 @@ func startGateway(ctx context.Context, f *config.File, log *slog.Logger) (*runni
 	g.Go(func() error { return adm.Serve(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
+		id.close()
 		return cm.Close()
 	})
-	return &runningGateway{server: srv, admin: adm, certs: cm, group: g}, nil
+	return &runningGateway{server: srv, admin: adm, certs: cm, group: g, sessions: id.sessions}, nil
+}
+
+// identity is the wired browser sign-in: the relying party and its
+// sessions, nil without oidc.
+type identity struct {
+	auth     proxy.Authenticator
+	sessions *session.Manager
+	closers  []func()
+}
+
+func (id *identity) close() {
+	for _, c := range slices.Backward(id.closers) {
+		c()
+	}
+	id.closers = nil
+}
+
+// startIdentity builds the session store and manager and the OIDC relying
+// party, starts them, and registers their readiness checks and the session
+// operations with the admin server. A provider that cannot be reached yet
+// is not an error (the relying party keeps trying); a session store that
+// cannot be reached is: sessions fail closed.
+func startIdentity(ctx context.Context, f *config.File, log *slog.Logger, adm *admin.Server) (*identity, error) {
+	id := &identity{}
+	if f.OIDC == nil {
+		return id, nil
+	}
+	slog := log.With("component", "session")
+	var mgr *session.Manager
+	onRevoke := func(r session.Revocation) {
+		if mgr != nil {
+			mgr.Revoked(r)
+		}
+	}
+	var store session.Store
+	switch f.Session.Store {
+	case session.StoreRedis:
+		opts, err := f.Session.Redis.RedisOptions()
+		if err != nil {
+			return nil, fmt.Errorf("session.redis: %w", err)
+		}
+		client := redis.NewUniversalClient(opts)
+		rs := session.NewRedisStore(client, session.RedisOptions{Prefix: f.Session.Redis.KeyPrefix, Logger: slog, OnRevoke: onRevoke})
+		id.closers = append(id.closers, func() { _ = rs.Close(); _ = client.Close() })
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = rs.Ready(pctx)
+		cancel()
+		if err != nil {
+			// Not fatal: requests that need a session answer 503 and
+			// readiness fails until Redis answers; go-redis reconnects.
+			log.Warn("session: Redis unreachable; signed-in requests answer 503 until it is back", "err", err)
+		}
+		adm.AddCheck("session_store", rs.Ready)
+		store = rs
+	default:
+		store = session.NewMemoryStore(session.MemoryOptions{MaxEntries: f.Session.MaxEntries, OnRevoke: onRevoke})
+	}
+	m, err := session.New(*f.Session, store, slog, time.Now)
+	if err != nil {
+		id.close()
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	mgr = m
+	if rs, ok := store.(*session.RedisStore); ok {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := rs.Start(sctx)
+		cancel()
+		if err != nil {
+			// Revocations still take effect (every Load asks Redis); only
+			// the prompt drop of decoded copies waits for the subscription.
+			log.Warn("session: revocation channel not subscribed yet; retrying in the background", "err", err)
+		}
+	}
+	client, err := f.OIDC.HTTPClient()
+	if err != nil {
+		id.close()
+		return nil, fmt.Errorf("oidc: %w", err)
+	}
+	rp := auth.New(*f.OIDC, mgr, client, log.With("component", "auth"), time.Now)
+	if err := rp.Start(ctx); err != nil {
+		id.close()
+		return nil, fmt.Errorf("oidc: %w", err)
+	}
+	adm.AddCheck("oidc", func(context.Context) error {
+		if !rp.Ready() {
+			return errors.New("identity provider not reached yet")
+		}
+		return nil
+	})
+	adm.SetSessions(mgr)
+	id.auth, id.sessions = rp, mgr
+	return id, nil
 }
 
 func (r *runningGateway) wait() error { return r.group.Wait() }
