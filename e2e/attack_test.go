@@ -85,6 +85,7 @@ func gatewayCookie(v string) bool {
 
 func TestAttackRawHTTP1(t *testing.T) {
 	d := startDemo(t)
+	cookie := d.session(t, "alice")
 	const closeConn = "Connection: close\r\n"
 	get := func(path, headers string) string {
 		return "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n" + headers + closeConn + "\r\n"
@@ -153,7 +154,7 @@ func TestAttackRawHTTP1(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			reply := attackRaw(t, d, tt.payload)
+			reply := attackRaw(t, d, withCookie(tt.payload, cookie))
 			if got := statuses(reply); !slices.Equal(got, tt.want) {
 				t.Errorf("statuses = %v, want %v\n%s", got, tt.want, tail(reply, 400))
 			}
@@ -521,12 +522,7 @@ func TestAttackMetricsCardinality(t *testing.T) {
 			t.Errorf("unrouted path = %d, want 404", res.StatusCode)
 		}
 	}
-	res, err := http.Get(d.AdminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	_, b := d.adminGet(t, "/metrics")
 	for _, s := range []string{"FOOBAR", "zz-unrouted"} {
 		if bytes.Contains(b, []byte(s)) {
 			t.Errorf("metrics contain client-chosen %q", s)
@@ -568,12 +564,13 @@ func TestAttackIdleConnections(t *testing.T) {
 	if len(conns) < 250 {
 		t.Fatalf("only %d idle connections opened", len(conns))
 	}
+	cookie := d.session(t, "alice")
 	start := time.Now()
-	res, _ := d.get(t, "/api/contacts/1")
+	res, _ := d.get(t, "/api/contacts/1", "Cookie", cookie)
 	if res.StatusCode != 200 || time.Since(start) > 2*time.Second {
 		t.Errorf("with %d idle connections: status %d after %s, want 200 promptly", len(conns), res.StatusCode, time.Since(start))
 	}
-	r2 := h2Request(t, d, [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "localhost"}, {":path", "/api/contacts/1"}}, "", nil)
+	r2 := h2Request(t, d, [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "localhost"}, {":path", "/api/contacts/1"}, {"cookie", cookie}}, "", nil)
 	if r2.status != 200 {
 		t.Errorf("HTTP/2 with %d idle connections: status %d (refused %v)", len(conns), r2.status, r2.refused)
 	}

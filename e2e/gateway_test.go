@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -25,7 +24,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 	d := startDemo(t)
 
 	t.Run("forwards a CRM API call over TLS", func(t *testing.T) {
-		res, body := d.get(t, "/api/contacts?per_page=5")
+		res, body := d.get(t, "/api/contacts?per_page=5", "Cookie", d.session(t, "alice"))
 		if res.StatusCode != 200 {
 			t.Fatalf("GET /api/contacts = %d %s", res.StatusCode, body)
 		}
@@ -145,12 +144,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 	t.Run("admin endpoints", func(t *testing.T) {
 		c := &http.Client{}
 		for path, want := range map[string]string{"/healthz": "ok", "/readyz": `"ready":true`, "/metrics": "crmgate_requests_total"} {
-			res, err := c.Get(d.AdminURL + path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(res.Body)
-			res.Body.Close()
+			res, b := d.adminGet(t, path)
 			if res.StatusCode != 200 || !strings.Contains(string(b), want) {
 				t.Errorf("GET %s = %d, want 200 containing %q", path, res.StatusCode, want)
 			}
@@ -217,7 +211,8 @@ func TestSmugglingAttacks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reply := d.raw(t, tt.payload)
+			// Signed in as the admin: a smuggled request would be answered.
+			reply := d.raw(t, withCookie(tt.payload, d.session(t, "carol")))
 			if got := statuses(reply); !slices.Equal(got, tt.want) {
 				t.Errorf("statuses = %v, want %v\n%s", got, tt.want, tail(reply, 400))
 			}

@@ -54,6 +54,9 @@ type demoJSON struct {
 	Config     string `json:"config"`
 	Log        string `json:"log"`
 	IdPURL     string `json:"idp_url"`
+	AdminToken string `json:"admin_token"`
+	JWKSURL    string `json:"jwks_url"`
+	Redis      string `json:"redis"`
 	Users      []struct {
 		Username   string   `json:"username"`
 		Password   string   `json:"password"`

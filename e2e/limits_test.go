@@ -27,7 +27,7 @@ func TestLimitsAndStreaming(t *testing.T) {
 
 	t.Run("body over the route limit is 413", func(t *testing.T) {
 		body := strings.Repeat("x", 11<<20)
-		res, _ := d.do(t, d.client, "PUT", "/api/contacts/1", strings.NewReader(body), "Content-Type", "application/json")
+		res, _ := d.do(t, d.client, "PUT", "/api/contacts/1", strings.NewReader(body), "Content-Type", "application/json", "Cookie", d.session(t, "alice"))
 		if res.StatusCode != 413 {
 			t.Errorf("PUT 11 MiB = %d, want 413", res.StatusCode)
 		}
@@ -66,6 +66,7 @@ func TestLimitsAndStreaming(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, "GET", d.GatewayURL+"/api/export/contacts?bytes=100000000", nil)
+		req.Header.Set("Cookie", d.session(t, "alice"))
 		res, err := (&http.Client{Transport: d.client.Transport}).Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -134,12 +135,7 @@ func (zeroReader) Read(p []byte) (int, error) {
 // gatewayRSS reads the process's resident memory from its metrics.
 func gatewayRSS(t *testing.T, d *demo) int64 {
 	t.Helper()
-	res, err := http.Get(d.AdminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
+	_, b := d.adminGet(t, "/metrics")
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "process_resident_memory_bytes "); ok {
 			var f float64
