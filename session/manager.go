@@ -130,13 +130,22 @@ func (m *Manager) get(ctx context.Context, id ID) (*Record, error) {
 	}
 	rec.id = id
 	now := m.now()
-	if !now.Before(rec.Expires) || !now.Before(rec.IdleExpires) {
+	if m.expired(rec, now) {
 		if err := m.store.Delete(ctx, key); err != nil {
 			m.log.LogAttrs(ctx, slog.LevelWarn, "session: deleting expired session", slog.String("id_hash", key), slog.Any("err", err))
 		}
 		return nil, ErrExpired
 	}
 	return rec, nil
+}
+
+// expired reports whether rec has passed its deadlines, or those this
+// manager's configuration sets: lowering idle_timeout or absolute_timeout
+// takes effect at once on sessions written under longer ones (by this
+// replica before a restart, or by another replica).
+func (m *Manager) expired(rec *Record, now time.Time) bool {
+	return !now.Before(rec.Expires) || !now.Before(rec.IdleExpires) ||
+		!now.Before(rec.Created.Add(m.absolute)) || !now.Before(rec.LastSeen.Add(m.idle))
 }
 
 // openCached is open, memoised (see decodedCache).
@@ -250,11 +259,12 @@ func (m *Manager) Save(ctx context.Context, rec *Record) error {
 		return errors.New("session: Save of a record that was not started or loaded")
 	}
 	now := m.now()
-	if !now.Before(rec.Expires) || !now.Before(rec.IdleExpires) {
+	if m.expired(rec, now) {
 		return ErrExpired
 	}
 	next := rec.Clone()
 	next.LastSeen = now
+	next.Expires = minTime(next.Expires, next.Created.Add(m.absolute))
 	next.IdleExpires = minTime(now.Add(m.idle), next.Expires)
 	if err := m.put(ctx, next, rec.Version); err != nil {
 		return err

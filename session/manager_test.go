@@ -550,3 +550,50 @@ func TestMemoryStoreBound(t *testing.T) {
 		t.Errorf("DeleteUser after eviction = %d, want 2", n)
 	}
 }
+
+// An operator who lowers the timeouts expects them to apply to sessions
+// already written under the longer ones (by this replica before a
+// restart, or by a replica not yet updated).
+func TestLoweredTimeoutsApplyToExistingSessions(t *testing.T) {
+	ctx := context.Background()
+	f := newMemFixture(t)
+	cookie := startSession(t, f.m, aliceRecord(f.clock.Now()), ID{})
+	short := testConfig(testKey("a"))
+	short.IdleTimeout, short.AbsoluteTimeout = 5*time.Minute, time.Hour
+	m2, err := New(short, f.store, nil, f.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load2 := func() (*Record, error) { return m2.Load(requestWithCookies("__Host-crmgate=" + cookie)) }
+	f.clock.Advance(4 * time.Minute)
+	rec, err := load2()
+	if err != nil {
+		t.Fatalf("within the shorter idle timeout: %v", err)
+	}
+	if err := m2.Save(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if want := rec.Created.Add(time.Hour); !rec.Expires.Equal(want) {
+		t.Errorf("Save kept the absolute end %v, want the shorter %v", rec.Expires, want)
+	}
+	f.clock.Advance(5 * time.Minute)
+	if _, err := load2(); !errors.Is(err, ErrExpired) {
+		t.Errorf("after the shorter idle timeout: %v, want ErrExpired", err)
+	}
+
+	cookie = startSession(t, f.m, aliceRecord(f.clock.Now()), ID{})
+	for range 14 {
+		f.clock.Advance(4 * time.Minute)
+		rec, err := load2()
+		if err != nil {
+			t.Fatalf("active session within the shorter absolute timeout: %v", err)
+		}
+		if err := m2.Save(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.clock.Advance(4 * time.Minute)
+	if _, err := load2(); !errors.Is(err, ErrExpired) {
+		t.Errorf("after the shorter absolute timeout: %v, want ErrExpired", err)
+	}
+}
