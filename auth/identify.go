@@ -78,7 +78,7 @@ func (rp *RP) Identify(r *http.Request) (*scope.Subject, *session.Record, error)
 // touch saves rec to extend its idle deadline once a tenth of the idle
 // window has passed since the last save.
 func (rp *RP) touch(ctx context.Context, rec *session.Record) {
-	window := rec.IdleExpires.Sub(rec.LastSeen)
+	window := min(rec.IdleExpires.Sub(rec.LastSeen), rp.sessions.IdleTimeout())
 	if rp.now().Sub(rec.LastSeen) < window/10 {
 		return
 	}

@@ -77,6 +77,9 @@ func New(cfg Config, store Store, log *slog.Logger, now func() time.Time) (*Mana
 // Codec returns the manager's cookie codec.
 func (m *Manager) Codec() *CookieCodec { return m.codec }
 
+// IdleTimeout is the idle timeout this manager enforces.
+func (m *Manager) IdleTimeout() time.Duration { return m.idle }
+
 // CookieName returns the name of the session cookie.
 func (m *Manager) CookieName() string { return m.name }
 
