@@ -43,7 +43,9 @@ func TestBrowserLogin(t *testing.T) {
 	b := d.browser(t)
 	t.Run("login returns to the page first asked for with a __Host- cookie", func(t *testing.T) {
 		// Stop right after the callback to read its Set-Cookie.
-		b.Stop = func(next *http.Request) bool { return next.URL.Host == gw.Host && next.URL.Path != "/.crmgate/callback" }
+		b.Stop = func(next *http.Request) bool {
+			return next.URL.Host == gw.Host && next.URL.Path != "/.crmgate/callback"
+		}
 		defer func() { b.Stop = nil }()
 		p := b.Get(d.GatewayURL + "/api/contacts/7?fields=name")
 		if p.URL.Host != idp.Host {
