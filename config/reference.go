@@ -45,6 +45,9 @@ func refRows(b *strings.Builder, t reflect.Type, prefix string) {
 		case ft.Kind() == reflect.Struct:
 			fmt.Fprintf(b, "| `%s` | object | %s |\n", key, desc)
 			refRows(b, ft, key)
+		case ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct:
+			fmt.Fprintf(b, "| `%s` | object, optional | %s |\n", key, desc)
+			refRows(b, ft.Elem(), key)
 		case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.Struct:
 			fmt.Fprintf(b, "| `%s` | map of name → object | %s |\n", key, desc)
 			refRows(b, ft.Elem(), key+".NAME")
@@ -73,6 +76,8 @@ func typeName(t reflect.Type) string {
 		return "integer"
 	case reflect.Slice:
 		return "list of " + typeName(t.Elem()) + "s"
+	case reflect.Map:
+		return "map of " + typeName(t.Key()) + " → " + typeName(t.Elem())
 	}
 	return t.Kind().String()
 }
