@@ -64,8 +64,8 @@ type Server struct {
 	checks map[string]Check
 	// sessions serves the session endpoints; nil without browser sign-in.
 	sessions Sessions
-	srv    *http.Server
-	ln     net.Listener
+	srv      *http.Server
+	ln       net.Listener
 }
 
 // New prepares the admin server; nothing listens before Listen.
