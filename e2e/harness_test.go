@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -74,31 +75,59 @@ type demo struct {
 	addr   string // host:port of the gateway
 }
 
+// process is a running crmgate binary owned by a test.
+type process struct {
+	name   string
+	done   chan struct{} // closed when the process has exited
+	err    error         // its exit, once done is closed
+	out    *lockedBuffer
+	t      *testing.T
+	once   sync.Once
+	stopFn func()
+}
+
+// startProcess runs the crmgate binary with args; stop (also run when the
+// test ends) interrupts it and waits, and logs its output if the test
+// failed.
+func startProcess(t *testing.T, name string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	p := &process{name: name, done: make(chan struct{}), out: &lockedBuffer{}, t: t}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	p.stopFn = func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-p.done
+			t.Errorf("%s did not stop within 15s of SIGINT", name)
+		}
+		if t.Failed() {
+			t.Logf("%s output (last 8 KiB):\n%s", name, tail(p.out.String(), 8192))
+		}
+	}
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *process) stop() { p.once.Do(p.stopFn) }
+
 // startDemo runs `crmgate demo` on free loopback ports and waits for its
 // demo.json.
 func startDemo(t *testing.T, extra ...string) *demo {
 	t.Helper()
 	dir := t.TempDir()
 	args := append([]string{"demo", "--data-dir", dir, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--crm-addr", "127.0.0.1:0", "--idp-addr", "127.0.0.1:0"}, extra...)
-	cmd := exec.Command(binPath, args...)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	p := startProcess(t, "crmgate demo", args...)
+	out := p.out
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Errorf("crmgate demo did not stop within 15s of SIGINT")
-		}
+		p.stop()
 		if t.Failed() {
-			t.Logf("crmgate demo output:\n%s", out.String())
 			if b, err := os.ReadFile(filepath.Join(dir, "crmgate.log")); err == nil {
 				t.Logf("crmgate log (last 4 KiB):\n%s", tail(string(b), 4096))
 			}
@@ -112,8 +141,8 @@ func startDemo(t *testing.T, extra ...string) *demo {
 			break
 		}
 		select {
-		case err := <-done:
-			t.Fatalf("crmgate demo exited: %v\n%s", err, out.String())
+		case <-p.done:
+			t.Fatalf("crmgate demo exited: %v\n%s", p.err, out.String())
 		default:
 		}
 		if time.Now().After(deadline) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -49,33 +48,8 @@ func startReplica(t *testing.T, d *demo, edit func(string) string) *replica {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binPath, "serve", "-c", path)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Errorf("replica did not stop within 15s of SIGINT")
-		}
-		if t.Failed() {
-			t.Logf("replica output (last 4 KiB):\n%s", tail(out.String(), 4096))
-		}
-	}
-	t.Cleanup(stop)
+	p := startProcess(t, "replica", "serve", "-c", path)
+	out, stop := p.out, p.stop
 	r := &replica{URL: fmt.Sprintf("https://localhost:%d", https), AdminURL: fmt.Sprintf("http://127.0.0.1:%d", adm), stop: stop}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -87,8 +61,8 @@ func startReplica(t *testing.T, d *demo, edit func(string) string) *replica {
 			}
 		}
 		select {
-		case err := <-done:
-			t.Fatalf("replica exited: %v\n%s", err, out.String())
+		case <-p.done:
+			t.Fatalf("replica exited: %v\n%s", p.err, out.String())
 		default:
 		}
 		if time.Now().After(deadline) {
