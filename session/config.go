@@ -1,19 +1,14 @@
 package session
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
-	"os"
 	"regexp"
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/crmgate/crmgate/fielderr"
+	"github.com/crmgate/crmgate/redisconn"
 	"github.com/crmgate/crmgate/secret"
 )
 
@@ -23,11 +18,11 @@ const (
 	StoreRedis  = "redis"
 )
 
-// Redis modes.
+// Redis modes (see redisconn).
 const (
-	RedisSingle   = "single"
-	RedisSentinel = "sentinel"
-	RedisCluster  = "cluster"
+	RedisSingle   = redisconn.Single
+	RedisSentinel = redisconn.Sentinel
+	RedisCluster  = redisconn.Cluster
 )
 
 // MinKeyBytes is the least length of a key ring secret: the AES-256 and
@@ -53,28 +48,11 @@ type Config struct {
 	Redis           RedisConfig   `yaml:"redis" jsonschema_description:"The Redis server(s) of store: redis."`
 }
 
-// RedisConfig says how to reach Redis.
-type RedisConfig struct {
-	Mode        string         `yaml:"mode" jsonschema_description:"single (default), sentinel or cluster."`
-	Addrs       []string       `yaml:"addrs" jsonschema_description:"host:port of the server (single), the sentinels (sentinel) or some cluster nodes (cluster)."`
-	MasterName  string         `yaml:"master_name" jsonschema_description:"Name of the master the sentinels watch (sentinel only)."`
-	Username    string         `yaml:"username" jsonschema_description:"ACL user name. Empty: the default user."`
-	Password    secret.Ref     `yaml:"password" jsonschema_description:"Secret reference (env:NAME or file:/path) to the password. Empty: none."`
-	DB          int            `yaml:"db" jsonschema_description:"Database number (single and sentinel only). Default 0."`
-	KeyPrefix   string         `yaml:"key_prefix" jsonschema_description:"Prefix of every key and channel name the session store uses. Default crmgate:session:."`
-	DialTimeout time.Duration  `yaml:"dial_timeout" jsonschema_description:"Longest connect to Redis. Default 2s."`
-	Timeout     time.Duration  `yaml:"timeout" jsonschema_description:"Longest read or write of one command. Default 1s."`
-	TLS         RedisTLSConfig `yaml:"tls" jsonschema_description:"TLS to Redis."`
-}
+// RedisConfig says how to reach Redis (see redisconn.Config).
+type RedisConfig = redisconn.Config
 
 // RedisTLSConfig configures TLS to Redis.
-type RedisTLSConfig struct {
-	Enabled    bool   `yaml:"enabled" jsonschema_description:"Connect with TLS."`
-	CAFile     string `yaml:"ca_file" jsonschema_description:"PEM file of the CAs that sign the server certificate. Empty: the system roots."`
-	ServerName string `yaml:"server_name" jsonschema_description:"Name to verify in the server certificate instead of the address's host."`
-	ClientCert string `yaml:"client_cert" jsonschema_description:"PEM client certificate, for servers that require one."`
-	ClientKey  string `yaml:"client_key" jsonschema_description:"PEM private key of client_cert."`
-}
+type RedisTLSConfig = redisconn.TLSConfig
 
 // Defaults fills unset fields with their defaults.
 func (c *Config) Defaults() {
@@ -91,15 +69,7 @@ func (c *Config) Defaults() {
 	}
 	setDur(&c.RefreshBefore, time.Minute)
 	setDur(&c.RefreshLockTTL, 30*time.Second)
-	r := &c.Redis
-	if r.Mode == "" {
-		r.Mode = RedisSingle
-	}
-	if r.KeyPrefix == "" {
-		r.KeyPrefix = "crmgate:session:"
-	}
-	setDur(&r.DialTimeout, 2*time.Second)
-	setDur(&r.Timeout, time.Second)
+	c.Redis.Defaults("crmgate:session:")
 }
 
 func setDur(d *time.Duration, def time.Duration) {
@@ -157,7 +127,7 @@ func (c Config) Validate() error {
 			add("max_entries", "must be positive, got %d", c.MaxEntries)
 		}
 	case StoreRedis:
-		errs = append(errs, fielderr.Prefix("redis", c.Redis.validate()))
+		errs = append(errs, fielderr.Prefix("redis", c.Redis.Validate()))
 	default:
 		add("store", "%q is not allowed (memory, redis)", c.Store)
 	}
@@ -168,107 +138,4 @@ func (c Config) Validate() error {
 		add("refresh_lock_ttl", "must be positive, got %s", c.RefreshLockTTL)
 	}
 	return errors.Join(errs...)
-}
-
-func (r RedisConfig) validate() error {
-	var errs []error
-	add := func(path, format string, args ...any) { errs = append(errs, fielderr.New(path, format, args...)) }
-	switch r.Mode {
-	case RedisSingle:
-		if len(r.Addrs) != 1 {
-			add("addrs", "single mode takes exactly one host:port, got %d", len(r.Addrs))
-		}
-	case RedisSentinel:
-		if r.MasterName == "" {
-			add("master_name", "required in sentinel mode")
-		}
-	case RedisCluster:
-		if r.DB != 0 {
-			add("db", "must be 0 in cluster mode")
-		}
-	default:
-		add("mode", "%q is not allowed (single, sentinel, cluster)", r.Mode)
-	}
-	if r.Mode != RedisSentinel && r.MasterName != "" {
-		add("master_name", "only used in sentinel mode")
-	}
-	if len(r.Addrs) == 0 && r.Mode != RedisSingle {
-		add("addrs", "at least one host:port is required")
-	}
-	for i, a := range r.Addrs {
-		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
-			add(fmt.Sprintf("addrs[%d]", i), "%q is not host:port (e.g. 127.0.0.1:6379)", a)
-		}
-	}
-	if r.DB < 0 {
-		add("db", "must not be negative")
-	}
-	if r.KeyPrefix == "" || strings.ContainsAny(r.KeyPrefix, " \t\r\n*?[]{}") {
-		add("key_prefix", "%q is not allowed (non-empty, no spaces, no * ? [ ] { })", r.KeyPrefix)
-	}
-	if r.DialTimeout <= 0 {
-		add("dial_timeout", "must be positive, got %s", r.DialTimeout)
-	}
-	if r.Timeout <= 0 {
-		add("timeout", "must be positive, got %s", r.Timeout)
-	}
-	t := r.TLS
-	if !t.Enabled && (t.CAFile != "" || t.ServerName != "" || t.ClientCert != "" || t.ClientKey != "") {
-		add("tls.enabled", "ca_file, server_name, client_cert and client_key need enabled: true")
-	}
-	if (t.ClientCert == "") != (t.ClientKey == "") {
-		add("tls.client_key", "client_cert and client_key go together")
-	}
-	return errors.Join(errs...)
-}
-
-// RedisOptions turns the configuration into go-redis options for
-// redis.NewUniversalClient; it reads the TLS files but connects nowhere.
-// The client it yields reconnects by itself after Redis comes back.
-func (r RedisConfig) RedisOptions() (*redis.UniversalOptions, error) {
-	o := &redis.UniversalOptions{
-		Addrs:        r.Addrs,
-		MasterName:   r.MasterName,
-		Username:     r.Username,
-		DB:           r.DB,
-		DialTimeout:  r.DialTimeout,
-		ReadTimeout:  r.Timeout,
-		WriteTimeout: r.Timeout,
-		// A failed command is retried once on a fresh connection; beyond
-		// that the request fails closed rather than queueing behind a
-		// Redis that is down.
-		MaxRetries:    1,
-		DialerRetries: 1,
-		// Request deadlines bound Redis calls too.
-		ContextTimeoutEnabled: true,
-		IsClusterMode:         r.Mode == RedisCluster,
-	}
-	if v := r.Password.Value(); v != nil {
-		o.Password = string(v)
-		if r.Mode == RedisSentinel {
-			o.SentinelPassword = string(v)
-		}
-	}
-	if r.TLS.Enabled {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: r.TLS.ServerName}
-		if r.TLS.CAFile != "" {
-			pem, err := os.ReadFile(r.TLS.CAFile)
-			if err != nil {
-				return nil, fielderr.New("tls.ca_file", "%v", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fielderr.New("tls.ca_file", "%s holds no PEM certificate", r.TLS.CAFile)
-			}
-		}
-		if r.TLS.ClientCert != "" {
-			cert, err := tls.LoadX509KeyPair(r.TLS.ClientCert, r.TLS.ClientKey)
-			if err != nil {
-				return nil, fielderr.New("tls.client_cert", "%v", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
-		}
-		o.TLSConfig = tc
-	}
-	return o, nil
 }
