@@ -77,17 +77,14 @@ type runningGateway struct {
 	admin  *admin.Server
 	certs  *certs.Manager
 	group  *errgroup.Group
-	// sessions is nil without browser sign-in.
-	sessions *session.Manager
 }
 
-// startGateway wires the packages for f, binds every listener (so that an
-// address in use fails here, clearly) and starts serving until ctx ends.
-// A non-nil ln is the HTTPS listener, bound already.
 // listeners are sockets bound before the configuration was written; nil
 // ones are bound from the configuration.
 type listeners struct{ gateway, admin net.Listener }
 
+// startGateway wires the packages for f, binds every listener (so that an
+// address in use fails here, clearly) and starts serving until ctx ends.
 func startGateway(ctx context.Context, f *config.File, log *slog.Logger, lns listeners) (*runningGateway, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -136,15 +133,14 @@ func startGateway(ctx context.Context, f *config.File, log *slog.Logger, lns lis
 		id.close()
 		return cm.Close()
 	})
-	return &runningGateway{server: srv, admin: adm, certs: cm, group: g, sessions: id.sessions}, nil
+	return &runningGateway{server: srv, admin: adm, certs: cm, group: g}, nil
 }
 
-// identity is the wired browser sign-in: the relying party and its
-// sessions, nil without oidc.
+// identity is the wired browser sign-in: the relying party, nil without
+// oidc, and what to close when the gateway stops.
 type identity struct {
-	auth     proxy.Authenticator
-	sessions *session.Manager
-	closers  []func()
+	auth    proxy.Authenticator
+	closers []func()
 }
 
 func (id *identity) close() {
@@ -227,7 +223,7 @@ func startIdentity(ctx context.Context, f *config.File, log *slog.Logger, adm *a
 		return nil
 	})
 	adm.SetSessions(mgr)
-	id.auth, id.sessions = rp, mgr
+	id.auth = rp
 	return id, nil
 }
 
