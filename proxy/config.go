@@ -11,8 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crmgate/crmgate/auth/apikey"
 	"github.com/crmgate/crmgate/fielderr"
 	"github.com/crmgate/crmgate/proxy/assertion"
+	"github.com/crmgate/crmgate/ratelimit"
 )
 
 // Config is the gateway's listeners, server limits, header hygiene,
@@ -24,6 +26,7 @@ type Config struct {
 	Headers   HeadersConfig             `yaml:"headers" jsonschema_description:"Header hygiene: identity headers the gateway owns and the security headers it adds."`
 	Upstreams map[string]UpstreamConfig `yaml:"upstreams" jsonschema_description:"The CRM backends, by name. Routes refer to these names."`
 	Routes    []RouteConfig             `yaml:"routes" jsonschema_description:"Routes, matched by host, path pattern and method. A request that matches no route is refused (404): default deny."`
+	RateLimit *ratelimit.Config         `yaml:"rate_limit" jsonschema_description:"Rate limits: named tiers, the tier of each kind of caller, and where the counters live. Absent: no rate limits."`
 	Assertion assertion.Config          `yaml:"assertion" jsonschema_description:"A short-lived JWT signed by the gateway that tells the CRM who is calling, verifiable with the gateway's public keys (served at /.crmgate/jwks.json)."`
 }
 
@@ -117,7 +120,19 @@ type RouteConfig struct {
 	CaseInsensitive bool          `yaml:"case_insensitive" jsonschema_description:"Match literal path segments case-insensitively (for backends that ignore case). Default false: paths are case-sensitive."`
 	Cache           string        `yaml:"cache" jsonschema_description:"Caching of responses: no-store (default), private, or upstream (keep the backend's Cache-Control)."`
 	WebSocket       bool          `yaml:"websocket" jsonschema_description:"Allow WebSocket upgrades on this route."`
-	Auth            string        `yaml:"auth" jsonschema_description:"Who may call the route: required (default: a signed-in user; browsers are sent to login, other clients get 401), optional (callers without credentials pass as anonymous, for the policy to decide), or none (public: no identification, no identity headers)."`
+	Auth            string        `yaml:"auth" jsonschema_description:"Who may call the route: required (default: an identified caller; browsers are sent to login, other clients get 401), optional (callers without credentials pass as anonymous, for the policy to decide), or none (public: no identification, no identity headers)."`
+	// Credentials, APIKeyFrom, UpstreamCredential and RateLimit are the
+	// route's identification and limits.
+	Credentials        []string                 `yaml:"credentials" jsonschema_description:"Credentials the route accepts: session (browser sign-in), api_key, bearer (access tokens of the bearer issuers). Default: every kind that is configured."`
+	APIKeyFrom         []string                 `yaml:"api_key_from" jsonschema_description:"Where API keys are read on this route: header:NAME, authorization:SCHEME, basic. Default: api_keys.sources."`
+	UpstreamCredential UpstreamCredentialConfig `yaml:"upstream_credential" jsonschema_description:"Replace the client's credential with the CRM's own service credential on forwarded requests (credential translation), so integrations never hold CRM credentials."`
+	RateLimit          RouteRateLimit           `yaml:"rate_limit" jsonschema_description:"The route's rate limit."`
+}
+
+// RouteRateLimit is a route's rate-limit settings.
+type RouteRateLimit struct {
+	Tier     string `yaml:"tier" jsonschema_description:"Tier for every caller of this route, instead of the API key's or the caller kind's default."`
+	PerRoute bool   `yaml:"per_route" jsonschema_description:"Count this route's requests separately from the caller's other routes."`
 }
 
 // Route authentication modes.
@@ -203,6 +218,9 @@ func (c *Config) Defaults() {
 		u.Email = "X-CRM-Email"
 	}
 	c.Assertion.Defaults()
+	if c.RateLimit != nil {
+		c.RateLimit.Defaults()
+	}
 }
 
 func setDur(d *time.Duration, def time.Duration) {
@@ -285,6 +303,18 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, fielderr.Prefix("assertion", c.Assertion.Validate()))
+	if c.RateLimit != nil {
+		errs = append(errs, fielderr.Prefix("rate_limit", c.RateLimit.Validate()))
+	}
+	for i, r := range c.Routes {
+		if t := r.RateLimit.Tier; t != "" {
+			if c.RateLimit == nil {
+				add(fmt.Sprintf("routes[%d].rate_limit.tier", i), "needs a rate_limit section with tier %q", t)
+			} else if _, ok := c.RateLimit.Tiers[t]; !ok {
+				add(fmt.Sprintf("routes[%d].rate_limit.tier", i), "tier %q is not defined under rate_limit.tiers", t)
+			}
+		}
+	}
 	if !tokenRe.MatchString(c.Headers.GatewayCookiePrefix) || strings.ContainsAny(c.Headers.GatewayCookiePrefix, "=;,") {
 		add("headers.gateway_cookie_prefix", "%q is not a cookie name", c.Headers.GatewayCookiePrefix)
 	}
@@ -383,6 +413,29 @@ func (r RouteConfig) validate(upstreams map[string]UpstreamConfig) error {
 	case AuthRequired, AuthOptional, AuthNone:
 	default:
 		add("auth", "%q is not allowed (required, optional, none)", r.Auth)
+	}
+	seen := map[string]bool{}
+	for i, k := range r.Credentials {
+		switch {
+		case k != CredSession && k != CredAPIKey && k != CredBearer:
+			add(fmt.Sprintf("credentials[%d]", i), "%q is not allowed (session, api_key, bearer)", k)
+		case seen[k]:
+			add(fmt.Sprintf("credentials[%d]", i), "%q is listed twice", k)
+		}
+		seen[k] = true
+	}
+	for i, src := range r.APIKeyFrom {
+		if _, err := apikey.ParseSource(src); err != nil {
+			add(fmt.Sprintf("api_key_from[%d]", i), "%v", err)
+		}
+	}
+	if u := r.UpstreamCredential; u.Header != "" || !u.Value.IsZero() {
+		if !tokenRe.MatchString(u.Header) {
+			add("upstream_credential.header", "%q is not a header name", u.Header)
+		}
+		if u.Value.IsZero() {
+			add("upstream_credential.value", "required with header: a secret reference to the CRM's credential")
+		}
 	}
 	for i, m := range r.Methods {
 		if !slices.Contains(KnownMethods, m) {

@@ -237,6 +237,7 @@ func (g *Gateway) rewrite(up *upstream, pr *httputil.ProxyRequest) {
 		h.Set("X-Forwarded-Host", f.in.host)
 	}
 	h.Set(g.ridHeader, s.ID)
+	g.setCredentials(h, &g.creds[f.route.index])
 	g.setIdentity(h, s, f)
 	if _, ok := h["User-Agent"]; !ok {
 		// Go would otherwise add its own.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/crmgate/crmgate/auth/apikey"
 	"github.com/crmgate/crmgate/proxy/assertion"
+	"github.com/crmgate/crmgate/ratelimit"
 	"github.com/crmgate/crmgate/scope"
 )
 
@@ -30,6 +33,14 @@ type Deps struct {
 	// Auth identifies browser users and serves login and logout; nil
 	// means no browser login, and routes that require a user answer 401.
 	Auth Authenticator
+	// APIKeys verifies API keys, read from APIKeySources unless a route
+	// names its own; nil means no API keys.
+	APIKeys       APIKeyVerifier
+	APIKeySources []apikey.Source
+	// Bearer verifies bearer access tokens; nil means none are accepted.
+	Bearer BearerVerifier
+	// Limiter enforces cfg.RateLimit; nil means no rate limits.
+	Limiter ratelimit.Limiter
 }
 
 // Gateway is the request pipeline: intake, client address, routing, IP
@@ -51,8 +62,14 @@ type Gateway struct {
 	metrics       *metrics
 	ridHeader     string
 
-	auth   Authenticator
-	signer *assertion.Signer // nil when assertions are off
+	auth     Authenticator
+	apiKeys  APIKeyVerifier
+	bearer   BearerVerifier
+	creds    []routeCreds // by route index
+	limiter  ratelimit.Limiter
+	rl       ratelimit.Config // zero without rate limits
+	failures *failureLimiter
+	signer   *assertion.Signer // nil when assertions are off
 	// Canonical names of the upstream identity headers.
 	userHeader, rolesHeader, emailHeader, assertionHeader string
 }
@@ -84,11 +101,17 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 		ridHeader: http.CanonicalHeaderKey(cfg.Server.RequestIDHeader),
 		auth:      d.Auth,
 	}
-	for _, r := range cfg.Routes {
-		if r.Auth == AuthRequired && d.Auth == nil {
-			// Not a silent 401 on every request: a route that needs users
-			// without a way to sign them in is a configuration mistake.
-			return nil, fmt.Errorf("route %s requires a signed-in user (auth: required) but no identity provider is configured; configure oidc, or set auth: none or optional on the route", r.ID)
+	g.apiKeys, g.bearer = d.APIKeys, d.Bearer
+	if g.creds, err = compileCreds(cfg, d); err != nil {
+		return nil, err
+	}
+	if cfg.RateLimit != nil {
+		if d.Limiter == nil {
+			return nil, errors.New("rate_limit is configured but no limiter was built")
+		}
+		g.limiter, g.rl = d.Limiter, *cfg.RateLimit
+		if t := cfg.RateLimit.FailedCredentials; t != "" {
+			g.failures = &failureLimiter{limiter: d.Limiter, tier: t, log: d.Log, until: map[string]time.Time{}, maxKeys: 100_000}
 		}
 	}
 	if cfg.Assertion.Enabled {
@@ -195,6 +218,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *scope.Scope) 
 		return err
 	}
 	if handled, err := g.identify(w, r, s, rt); handled || err != nil {
+		return err
+	}
+	if err := g.limit(w, r, s, rt); err != nil {
 		return err
 	}
 	if err := g.limitBody(w, r, rt, in); err != nil {

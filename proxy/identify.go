@@ -60,15 +60,24 @@ func (g *Gateway) identify(w http.ResponseWriter, r *http.Request, s *scope.Scop
 		s.Subject = anonymous
 		return false, nil
 	}
-	if g.auth != nil {
+	rc := &g.creds[rt.index]
+	sub, herr := g.explicitCredential(r, s, rc)
+	if herr != nil {
+		return false, herr
+	}
+	if sub != nil {
+		if e := forwardable(sub); e != nil {
+			return false, g.unforwardable(r, s, sub, e)
+		}
+		s.Subject = sub
+		return false, nil
+	}
+	if rc.session {
 		sub, rec, err := g.auth.Identify(r)
 		switch {
 		case err == nil:
 			if e := forwardable(sub); e != nil {
-				g.log.LogAttrs(r.Context(), slog.LevelWarn, "identity cannot be sent upstream",
-					slog.String("request_id", s.ID), slog.String("subject", truncate(sub.ID, 64)), slog.String("problem", e.Error()))
-				return false, &HTTPError{Status: http.StatusForbidden, Outcome: "denied", Reason: "identity_unforwardable", Err: e,
-					Public: "Your identity cannot be passed to the application. Contact your administrator."}
+				return false, g.unforwardable(r, s, sub, e)
 			}
 			s.Subject = sub
 			s.Session = &scope.Session{ID: rec.Hash(), Created: rec.Created, LastSeen: rec.LastSeen}
@@ -86,12 +95,25 @@ func (g *Gateway) identify(w http.ResponseWriter, r *http.Request, s *scope.Scop
 	}
 	s.Outcome = "unauthenticated"
 	g.metrics.rejected.WithLabelValues("unauthenticated").Inc()
-	if g.auth != nil {
+	if rc.session && !rc.apiKey && !rc.bearer {
+		// Browser-only routes: a login redirect for browsers, 401 for
+		// other clients.
+		g.auth.Challenge(w, r)
+		return true, nil
+	}
+	if rc.session && wantsHTML(r) {
 		g.auth.Challenge(w, r)
 		return true, nil
 	}
 	return false, &HTTPError{Status: http.StatusUnauthorized, Outcome: "unauthenticated",
-		Public: "Authentication is required.", Header: http.Header{"Www-Authenticate": {`Bearer realm="crmgate"`}}}
+		Public: "Authentication is required.", Header: http.Header{"Www-Authenticate": challenges(rc)}}
+}
+
+func (g *Gateway) unforwardable(r *http.Request, s *scope.Scope, sub *scope.Subject, e error) *HTTPError {
+	g.log.LogAttrs(r.Context(), slog.LevelWarn, "identity cannot be sent upstream",
+		slog.String("request_id", s.ID), slog.String("subject", truncate(sub.ID, 64)), slog.String("problem", e.Error()))
+	return &HTTPError{Status: http.StatusForbidden, Outcome: "denied", Reason: "identity_unforwardable", Err: e,
+		Public: "Your identity cannot be passed to the application. Contact your administrator."}
 }
 
 // anonymous is the subject of callers without credentials. It is shared

@@ -246,7 +246,7 @@ func TestAuthConfiguration(t *testing.T) {
 		}
 	}
 	c.Routes = c.Routes[:1]
-	if _, err := New(c, Deps{}); err == nil || !strings.Contains(err.Error(), "route a requires a signed-in user") {
+	if _, err := New(c, Deps{}); err == nil || !strings.Contains(err.Error(), "route a requires an identified caller") {
 		t.Errorf("New without an authenticator for a required route: %v", err)
 	}
 }

@@ -2,11 +2,13 @@ package ratelimit
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/crmgate/crmgate/fielderr"
+	"github.com/crmgate/crmgate/redisconn"
 )
 
 // Backends.
@@ -41,6 +43,15 @@ type Config struct {
 	OnRedisError string          `yaml:"on_redis_error" jsonschema_description:"What a check does when Redis fails: deny (default; the request is answered 503) or local (limit on this replica alone until Redis answers again)."`
 	KeyPrefix    string          `yaml:"key_prefix" jsonschema_description:"Prefix of every Redis key of the redis backend. Default crmgate:ratelimit:."`
 	MaxKeys      int             `yaml:"max_keys" jsonschema_description:"Most buckets the memory backend (and the local fallback) keeps, about 200 bytes each; when full, the least recently used is dropped. Default 100000."`
+	// Default picks the tier of callers by subject kind when neither the
+	// route nor the policy decision nor the API key names one.
+	Default map[string]string `yaml:"default" jsonschema_description:"Tier by subject kind (anonymous, user, service, api_key) for requests whose route, policy decision and API key name none. Anonymous callers are limited per client address, the others per identity. A kind not listed is not limited by default."`
+	// FailedCredentials is the tier that counts refused credentials per
+	// client address (brute force, credential stuffing).
+	FailedCredentials string `yaml:"failed_credentials" jsonschema_description:"Tier counting refused API keys and bearer tokens per client address; once it is spent, that address gets 429 for every credential until the tier refills. Empty: not limited."`
+	// Redis is how the gateway reaches Redis for backend: redis; New
+	// takes the client, so Validate leaves this section to the wiring.
+	Redis redisconn.Config `yaml:"redis" jsonschema_description:"The Redis server(s) of backend: redis."`
 }
 
 // Tier is one quota: Limit requests per Window on average, at most Burst
@@ -70,6 +81,7 @@ func (c *Config) Defaults() {
 		t.defaults()
 		c.Tiers[name] = t
 	}
+	c.Redis.Defaults("crmgate:ratelimit:")
 }
 
 // defaults fills unset fields: Window 1s, Burst = Limit.
@@ -123,6 +135,19 @@ func (c Config) Validate() error {
 	}
 	if len(c.Tiers) == 0 {
 		add("tiers", "at least one tier is required (e.g. standard: {limit: 10})")
+	}
+	for _, kind := range slices.Sorted(maps.Keys(c.Default)) {
+		switch kind {
+		case "anonymous", "user", "service", "api_key":
+		default:
+			add("default."+kind, "%q is not a subject kind (anonymous, user, service, api_key)", kind)
+		}
+		if _, ok := c.Tiers[c.Default[kind]]; !ok {
+			add("default."+kind, "tier %q is not defined under tiers", c.Default[kind])
+		}
+	}
+	if _, ok := c.Tiers[c.FailedCredentials]; c.FailedCredentials != "" && !ok {
+		add("failed_credentials", "tier %q is not defined under tiers", c.FailedCredentials)
 	}
 	names := make([]string, 0, len(c.Tiers))
 	for name := range c.Tiers {
