@@ -64,8 +64,10 @@ type Server struct {
 	checks map[string]Check
 	// sessions serves the session endpoints; nil without browser sign-in.
 	sessions Sessions
-	srv      *http.Server
-	ln       net.Listener
+	// apiKeys serves the API key endpoints; nil without api_keys.
+	apiKeys APIKeys
+	srv     *http.Server
+	ln      net.Listener
 }
 
 // New prepares the admin server; nothing listens before Listen.
@@ -101,6 +103,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /sessions", s.requireToken(http.HandlerFunc(s.listSessions)))
 	mux.Handle("DELETE /sessions/{hash}", s.requireToken(http.HandlerFunc(s.deleteSession)))
 	mux.Handle("POST /sessions/revoke", s.requireToken(http.HandlerFunc(s.revokeSessions)))
+	s.apiKeyRoutes(mux)
 	if s.cfg.Pprof {
 		mux.Handle("GET /debug/pprof/", s.authorize(http.HandlerFunc(pprof.Index)))
 		mux.Handle("GET /debug/pprof/profile", s.authorize(http.HandlerFunc(pprof.Profile)))

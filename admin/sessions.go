@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
-	"strings"
 
 	"github.com/crmgate/crmgate/session"
 )
@@ -104,19 +102,8 @@ func (s *Server) revokeSessions(w http.ResponseWriter, r *http.Request) {
 	if m == nil {
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "send application/json"})
-		return
-	}
 	var req RevokeRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRevokeBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid JSON body: " + err.Error()})
-		return
-	}
-	if dec.Decode(new(json.RawMessage)) != io.EOF {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "one JSON object expected"})
+	if !decodeBody(w, r, maxRevokeBody, &req) {
 		return
 	}
 	var (

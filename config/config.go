@@ -27,9 +27,12 @@ import (
 
 	"github.com/crmgate/crmgate/admin"
 	"github.com/crmgate/crmgate/auth"
+	"github.com/crmgate/crmgate/auth/apikey"
+	"github.com/crmgate/crmgate/auth/bearer"
 	"github.com/crmgate/crmgate/fielderr"
 	"github.com/crmgate/crmgate/proxy"
 	"github.com/crmgate/crmgate/proxy/certs"
+	"github.com/crmgate/crmgate/ratelimit"
 	"github.com/crmgate/crmgate/secret"
 	"github.com/crmgate/crmgate/session"
 )
@@ -45,6 +48,9 @@ type File struct {
 	// login, and every route must be auth: none or optional.
 	OIDC    *auth.Config    `yaml:"oidc" jsonschema_description:"Browser sign-in with an OpenID Connect provider (authorization code flow with PKCE). Requires session."`
 	Session *session.Config `yaml:"session" jsonschema_description:"Server-side sessions of browser users signed in through oidc."`
+	// APIKeys and Bearer identify API clients.
+	APIKeys *apikey.Config `yaml:"api_keys" jsonschema_description:"API keys for API clients: where they are stored and read. Manage them with crmgate apikey or the admin API."`
+	Bearer  *bearer.Config `yaml:"bearer" jsonschema_description:"OAuth 2.0 bearer access tokens (JWTs) of machine clients, by issuer."`
 }
 
 // LogConfig configures the process log.
@@ -197,6 +203,12 @@ func (f *File) Defaults() {
 	if f.Session != nil {
 		f.Session.Defaults()
 	}
+	if f.APIKeys != nil {
+		f.APIKeys.Defaults()
+	}
+	if f.Bearer != nil {
+		f.Bearer.Defaults()
+	}
 }
 
 // Validate runs every package's validation, with key paths rooted at the
@@ -220,12 +232,34 @@ func (f *File) Validate() error {
 	if f.Session != nil {
 		errs = append(errs, fielderr.Prefix("session", f.Session.Validate()))
 	}
-	if f.OIDC == nil {
-		for i, r := range f.Routes {
-			if r.Auth == proxy.AuthRequired {
-				errs = append(errs, fielderr.New(fmt.Sprintf("routes[%d].auth", i),
-					"route %s requires a signed-in user (the default, auth: required) but no identity provider is configured: configure oidc, or set auth: none (public) or optional", r.ID))
+	if f.APIKeys != nil {
+		errs = append(errs, fielderr.Prefix("api_keys", f.APIKeys.Validate()))
+		if f.APIKeys.Store == apikey.StoreRedis {
+			errs = append(errs, fielderr.Prefix("api_keys.redis", f.APIKeys.Redis.Validate()))
+		}
+	}
+	if f.Bearer != nil {
+		errs = append(errs, fielderr.Prefix("bearer", f.Bearer.Validate()))
+	}
+	if f.RateLimit != nil && f.RateLimit.Backend == ratelimit.BackendRedis {
+		errs = append(errs, fielderr.Prefix("rate_limit.redis", f.RateLimit.Redis.Validate()))
+	}
+	configured := map[string]bool{proxy.CredSession: f.OIDC != nil, proxy.CredAPIKey: f.APIKeys != nil, proxy.CredBearer: f.Bearer != nil}
+	section := map[string]string{proxy.CredSession: "oidc", proxy.CredAPIKey: "api_keys", proxy.CredBearer: "bearer"}
+	for i, r := range f.Routes {
+		accepts := false
+		for j, k := range r.Credentials {
+			if _, known := configured[k]; known && !configured[k] {
+				errs = append(errs, fielderr.New(fmt.Sprintf("routes[%d].credentials[%d]", i, j), "%s needs the %s section", k, section[k]))
 			}
+			accepts = accepts || configured[k]
+		}
+		if len(r.Credentials) == 0 {
+			accepts = f.OIDC != nil || f.APIKeys != nil || f.Bearer != nil
+		}
+		if r.Auth == proxy.AuthRequired && !accepts {
+			errs = append(errs, fielderr.New(fmt.Sprintf("routes[%d].auth", i),
+				"route %s requires an identified caller (the default, auth: required) but no credential it accepts is configured: configure oidc, api_keys or bearer, or set auth: none (public) or optional", r.ID))
 		}
 	}
 	return errors.Join(errs...)

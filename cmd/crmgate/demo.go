@@ -43,8 +43,9 @@ type demoInfo struct {
 	AdminToken string `json:"admin_token"`
 	JWKSURL    string `json:"jwks_url"`
 	// Redis is the session store's address, empty when in memory.
-	Redis string     `json:"redis,omitempty"`
-	Users []demoUser `json:"users"`
+	Redis   string     `json:"redis,omitempty"`
+	Users   []demoUser `json:"users"`
+	APIKeys []demoKey  `json:"api_keys"`
 }
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -132,13 +133,17 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfgPath := filepath.Join(dir, "crmgate.yaml")
 	if err := writeDemoConfig(cfgPath, demoParams{
 		HTTPS: gwLn.Addr().String(), Admin: admLn.Addr().String(), CRM: "http://" + crmLn.Addr().String(), TLSDir: tlsDir,
-		GatewayURL: gatewayURL, IdPURL: idpURL, CAFile: filepath.Join(tlsDir, "ca.pem"), Redis: *redisAddr, Secrets: secrets,
+		GatewayURL: gatewayURL, IdPURL: idpURL, CAFile: filepath.Join(tlsDir, "ca.pem"), Redis: *redisAddr, Secrets: secrets, KeyFile: filepath.Join(dir, "apikeys.json"),
 	}); err != nil {
 		return err
 	}
 	f, err := config.Load(cfgPath, secret.Resolver{})
 	if err != nil {
 		return fmt.Errorf("demo configuration: %w", err)
+	}
+	keys, err := demoAPIKeys(ctx, f, dir)
+	if err != nil {
+		return err
 	}
 	users, plain, err := demoUsers(dir)
 	if err != nil {
@@ -181,6 +186,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		PID:        os.Getpid(),
 		JWKSURL:    gatewayURL + "/.crmgate/jwks.json",
 		Redis:      *redisAddr,
+		APIKeys:    keys,
 	}
 	if err := writeJSONAtomic(filepath.Join(dir, "demo.json"), info); err != nil {
 		cancel()
@@ -213,7 +219,7 @@ func ensureDevCA(ctx context.Context, dir string, log *slog.Logger) error {
 
 // secretFiles are the demo's generated secrets, one file each.
 type secretFiles struct {
-	SessionKey, ClientSecret, AdminToken, AssertionKey string
+	SessionKey, ClientSecret, AdminToken, AssertionKey, APIKeyPepper string
 }
 
 // demoSecrets creates the demo's secrets at first start and keeps them
@@ -225,6 +231,7 @@ func demoSecrets(dir string) (secretFiles, error) {
 		ClientSecret: filepath.Join(dir, "oidc-client.secret"),
 		AdminToken:   filepath.Join(dir, "admin.token"),
 		AssertionKey: filepath.Join(dir, "assertion-key.pem"),
+		APIKeyPepper: filepath.Join(dir, "apikey.pepper"),
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return s, fmt.Errorf("secrets folder: %w", err)
@@ -234,6 +241,7 @@ func demoSecrets(dir string) (secretFiles, error) {
 		s.ClientSecret: func() ([]byte, error) { t, err := randomToken(48); return []byte(t), err },
 		s.AdminToken:   func() ([]byte, error) { t, err := randomToken(32); return []byte(t), err },
 		s.AssertionKey: assertion.GenerateKeyPEM,
+		s.APIKeyPepper: func() ([]byte, error) { t, err := randomToken(48); return []byte(t), err },
 	}
 	for path, g := range gen {
 		if _, err := os.Stat(path); err == nil {
@@ -255,8 +263,10 @@ func demoSecrets(dir string) (secretFiles, error) {
 type demoParams struct {
 	HTTPS, Admin, CRM, TLSDir  string
 	GatewayURL, IdPURL, CAFile string
-	// Redis is host:port of the session store; empty: memory.
+	// Redis is host:port of the session store and rate-limit counters;
+	// empty: memory.
 	Redis   string
+	KeyFile string
 	Secrets secretFiles
 }
 
@@ -313,7 +323,7 @@ func printDemo(w io.Writer, d demoInfo, jsonPath string) {
 
   Gateway    %s   (TLS with a development CA)
   CA cert    %s
-  Admin      %s   (/healthz, /readyz, /metrics, /sessions; token in demo.json)
+  Admin      %s   (/healthz, /readyz, /metrics, /sessions, /apikeys; token in demo.json)
   IdP        %s   (development OpenID provider, not for production)
   Sample CRM %s   (reachable directly only for comparison)
   Config     %s
@@ -325,6 +335,10 @@ Users (sign in at the gateway; the second factor is a TOTP code):
 	for _, u := range d.Users {
 		fmt.Fprintf(w, "  %-6s %-8s password %s  TOTP secret %s\n", u.Username, strings.Join(u.Roles, ","), u.Password, u.TOTPSecret)
 	}
+	fmt.Fprintf(w, "\nAPI keys (send as X-API-Key; tier standard: 10 requests/s, burst 20):\n")
+	for _, k := range d.APIKeys {
+		fmt.Fprintf(w, "  %-18s %s  %s\n", k.Name, k.Key, strings.Join(k.Scopes, ","))
+	}
 	fmt.Fprintf(w, `
 Try:
   open %s/ in a browser (trust %s first) and sign in
@@ -333,5 +347,6 @@ Try:
   curl --cacert %s '%s/api/contacts/..%%2fadmin'               # refused: 400
   curl --cacert %s %s/.crmgate/jwks.json                     # keys that verify the identity assertion
   curl -H "Authorization: Bearer $(jq -r .admin_token %s)" %s/sessions
-`, d.GatewayURL, d.CACert, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, jsonPath, d.AdminURL)
+  curl --cacert %s %s/api/contacts/1 -H "X-API-Key: $(jq -r '.api_keys[0].key' %s)"   # an API client
+`, d.GatewayURL, d.CACert, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, jsonPath, d.AdminURL, d.CACert, d.GatewayURL, jsonPath)
 }

@@ -26,6 +26,8 @@ Usage:
   crmgate config validate FILE   check a configuration file without starting anything
   crmgate config schema          print the JSON Schema of the configuration file
   crmgate session list|revoke    list or end browser sessions of a running gateway
+  crmgate apikey create|list|show|revoke|rotate|delete
+                                 manage API keys in the configured key store
   crmgate version                print the version
 
 Run "crmgate COMMAND -h" for a command's flags.
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdConfig(args[1:], stdout, stderr)
 	case "session":
 		return cmdSession(ctx, args[1:], stdout, stderr)
+	case "apikey":
+		return cmdAPIKey(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

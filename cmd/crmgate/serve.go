@@ -95,7 +95,13 @@ func startGateway(ctx context.Context, f *config.File, log *slog.Logger, lns lis
 	if err != nil {
 		return nil, err
 	}
-	gw, err := proxy.New(f.Config, proxy.Deps{Log: log, Now: time.Now, Metrics: reg, Auth: id.auth})
+	api, err := startAPIClients(ctx, f, log, adm)
+	if err != nil {
+		id.close()
+		return nil, err
+	}
+	id.closers = append(id.closers, api.close)
+	gw, err := proxy.New(f.Config, api.deps(proxy.Deps{Log: log, Now: time.Now, Metrics: reg, Auth: id.auth}))
 	if err != nil {
 		id.close()
 		return nil, err
