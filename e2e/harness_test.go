@@ -56,9 +56,15 @@ type demoJSON struct {
 	Log        string `json:"log"`
 	IdPURL     string `json:"idp_url"`
 	AdminToken string `json:"admin_token"`
-	JWKSURL    string `json:"jwks_url"`
-	Redis      string `json:"redis"`
-	Users      []struct {
+	APIKeys    []struct {
+		Name   string   `json:"name"`
+		Key    string   `json:"key"`
+		Scopes []string `json:"scopes"`
+		Tier   string   `json:"tier"`
+	} `json:"api_keys"`
+	JWKSURL string `json:"jwks_url"`
+	Redis   string `json:"redis"`
+	Users   []struct {
 		Username   string   `json:"username"`
 		Password   string   `json:"password"`
 		TOTPSecret string   `json:"totp_secret"`
