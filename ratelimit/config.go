@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"cmp"
 	"errors"
 	"maps"
 	"slices"
@@ -72,7 +73,8 @@ func (c *Config) Defaults() {
 		c.OnRedisError = OnRedisErrorDeny
 	}
 	if c.KeyPrefix == "" {
-		c.KeyPrefix = "crmgate:ratelimit:"
+		// redis.key_prefix means the same; either may be set.
+		c.KeyPrefix = cmp.Or(c.Redis.KeyPrefix, "crmgate:ratelimit:")
 	}
 	if c.MaxKeys == 0 {
 		c.MaxKeys = 100_000
@@ -81,7 +83,7 @@ func (c *Config) Defaults() {
 		t.defaults()
 		c.Tiers[name] = t
 	}
-	c.Redis.Defaults("crmgate:ratelimit:")
+	c.Redis.Defaults(c.KeyPrefix)
 }
 
 // defaults fills unset fields: Window 1s, Burst = Limit.

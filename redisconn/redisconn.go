@@ -34,7 +34,7 @@ type Config struct {
 	Username    string        `yaml:"username" jsonschema_description:"ACL user name. Empty: the default user."`
 	Password    secret.Ref    `yaml:"password" jsonschema_description:"Secret reference (env:NAME or file:/path) to the password. Empty: none."`
 	DB          int           `yaml:"db" jsonschema_description:"Database number (single and sentinel only). Default 0."`
-	KeyPrefix   string        `yaml:"key_prefix" jsonschema_description:"Prefix of every key and channel name the session store uses. Each user of Redis has its own default (crmgate:session:, crmgate:ratelimit:, crmgate:apikey:)."`
+	KeyPrefix   string        `yaml:"key_prefix" jsonschema_description:"Prefix of every key and channel name this component writes. Each component has its own default (crmgate:session:, crmgate:ratelimit:, crmgate:apikey:)."`
 	DialTimeout time.Duration `yaml:"dial_timeout" jsonschema_description:"Longest connect to Redis. Default 2s."`
 	Timeout     time.Duration `yaml:"timeout" jsonschema_description:"Longest read or write of one command. Default 1s."`
 	TLS         TLSConfig     `yaml:"tls" jsonschema_description:"TLS to Redis."`
