@@ -178,17 +178,25 @@ func waitKey(t *testing.T, d *demo, base, key string, want int, limit time.Durat
 }
 
 // Three gateways sharing one Redis hold one key to its limit: the admitted
-// requests are within 2% of what the tier allows over the run.
+// requests are within 2% of what the tier allows over the run (burst plus
+// rate × time), while the offered load is several times the limit.
 func TestRateLimitAccuracyAcrossReplicas(t *testing.T) {
 	rs := redistest.Start(t)
 	d := startDemo(t, "--redis", rs.Addr)
-	const limit = 200
+	// Well under what three replicas serve even with the race detector, so
+	// that demand exceeds the limit throughout and the limit alone decides.
+	const limit = 50
 	big := func(c string) string {
 		return strings.Replace(c, "standard: {limit: 10, burst: 20}", fmt.Sprintf("standard: {limit: %d, burst: %d}", limit, limit), 1)
 	}
 	reps := []*replica{startReplica(t, d, big), startReplica(t, d, big), startReplica(t, d, big)}
 	key := d.apiKey(t, "integration-read")
 	var ok, limited, other atomic.Int64
+	// Midpoints of the first and last admitted requests' round trips, ns
+	// since start: when the limiter decided them, give or take half a
+	// round trip.
+	var firstAdmit, lastAdmit atomic.Int64
+	firstAdmit.Store(int64(time.Hour))
 	var wg sync.WaitGroup
 	const dur = 4 * time.Second
 	start := time.Now()
@@ -198,6 +206,7 @@ func TestRateLimitAccuracyAcrossReplicas(t *testing.T) {
 			for i := 0; time.Since(start) < dur; i++ {
 				req, _ := http.NewRequest("GET", reps[(w+i)%3].URL+"/api/contacts/1", nil)
 				req.Header.Set("X-API-Key", key)
+				sent := time.Since(start)
 				res, err := c.Do(req)
 				if err != nil {
 					other.Add(1)
@@ -207,6 +216,11 @@ func TestRateLimitAccuracyAcrossReplicas(t *testing.T) {
 				switch res.StatusCode {
 				case 200:
 					ok.Add(1)
+					mid := int64(sent + (time.Since(start)-sent)/2)
+					for cur := lastAdmit.Load(); mid > cur && !lastAdmit.CompareAndSwap(cur, mid); cur = lastAdmit.Load() {
+					}
+					for cur := firstAdmit.Load(); mid < cur && !firstAdmit.CompareAndSwap(cur, mid); cur = firstAdmit.Load() {
+					}
 				case 429:
 					limited.Add(1)
 				default:
@@ -216,14 +230,26 @@ func TestRateLimitAccuracyAcrossReplicas(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	// The window runs from the first admitted decision (the burst) to the
+	// last: connection set-up before it and requests refused after it do
+	// not count.
+	elapsed := time.Duration(lastAdmit.Load() - firstAdmit.Load())
 	want := float64(limit) + float64(limit)*elapsed.Seconds()
 	dev := (float64(ok.Load()) - want) / want
 	t.Logf("3 replicas, %s: admitted %d, limited %d, errors %d; the tier allows %.0f (deviation %+.2f%%)", elapsed.Round(time.Millisecond), ok.Load(), limited.Load(), other.Load(), want, 100*dev)
-	if limited.Load() == 0 {
-		t.Fatalf("the load never reached the limit (%d admitted): the test proves nothing", ok.Load())
+	if limited.Load() < ok.Load() {
+		t.Fatalf("the load was not well over the limit (%d admitted): the test proves nothing", ok.Load())
 	}
-	if dev > 0.02 || dev < -0.02 || other.Load() > 0 {
+	if other.Load() > 0 {
+		t.Errorf("%d requests failed", other.Load())
+	}
+	if raceEnabled {
+		// The race detector slows the gateways several times over and
+		// skews when decisions happen against when this test sees them;
+		// the figure is logged, the bound is checked on release builds.
+		return
+	}
+	if dev > 0.02 || dev < -0.02 {
 		t.Errorf("admitted %d, want %.0f ± 2%%", ok.Load(), want)
 	}
 }

@@ -54,8 +54,12 @@ type bench struct {
 }
 
 // wrkRun runs wrk on the load CPU for d against url.
-func (b *bench) wrkRun(ctx context.Context, url string, d time.Duration) (wrkResult, error) {
-	argv := pinned(loadCPU, b.e.wrk, "-t1", "-c"+strconv.Itoa(b.opts.conns), "-d"+wrkSeconds(d), "--latency", url)
+func (b *bench) wrkRun(ctx context.Context, srv *server, d time.Duration) (wrkResult, error) {
+	args := []string{b.e.wrk, "-t1", "-c" + strconv.Itoa(b.opts.conns), "-d" + wrkSeconds(d), "--latency"}
+	if srv.header != "" {
+		args = append(args, "-H", srv.header)
+	}
+	argv := pinned(loadCPU, append(args, srv.url)...)
 	out, err := b.e.procs.run(ctx, d+20*time.Second, nil, argv...)
 	if err != nil {
 		return wrkResult{}, err
@@ -74,11 +78,11 @@ func wrkSeconds(d time.Duration) string {
 
 // loadRun runs the open-loop generator on the load CPU at rate for the
 // measurement duration.
-func (b *bench) loadRun(ctx context.Context, url string, rate float64) (loadResult, error) {
+func (b *bench) loadRun(ctx context.Context, srv *server, rate float64) (loadResult, error) {
 	const drain = 5 * time.Second
 	argv := pinned(loadCPU, filepath.Join(b.e.bin, "load"),
-		"-url", url, "-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-duration", b.opts.duration.String(),
-		"-conns", strconv.Itoa(b.opts.conns), "-cacert", b.e.caFile, "-drain", drain.String(), "-json")
+		"-url", srv.url, "-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-duration", b.opts.duration.String(),
+		"-conns", strconv.Itoa(b.opts.conns), "-cacert", b.e.caFile, "-drain", drain.String(), "-json", "-header", srv.header)
 	out, err := b.e.procs.run(ctx, b.opts.duration+drain+30*time.Second, []string{"GOMAXPROCS=1"}, argv...)
 	if err != nil {
 		return loadResult{}, err
@@ -98,10 +102,10 @@ func (b *bench) calibrate(ctx context.Context) (float64, error) {
 		return 0, err
 	}
 	defer b.e.procs.stop(srv.proc, 5*time.Second)
-	if _, err := b.wrkRun(ctx, srv.url, b.opts.warmup); err != nil {
+	if _, err := b.wrkRun(ctx, srv, b.opts.warmup); err != nil {
 		return 0, fmt.Errorf("calibration warm-up: %w", err)
 	}
-	sat, err := b.wrkRun(ctx, srv.url, b.opts.duration)
+	sat, err := b.wrkRun(ctx, srv, b.opts.duration)
 	if err != nil {
 		return 0, fmt.Errorf("calibration: %w", err)
 	}
@@ -123,11 +127,11 @@ func (b *bench) measure(ctx context.Context, c configuration, round int, refRate
 	}
 	defer b.e.procs.stop(srv.proc, 5*time.Second)
 
-	if _, err := b.wrkRun(ctx, srv.url, b.opts.warmup); err != nil {
+	if _, err := b.wrkRun(ctx, srv, b.opts.warmup); err != nil {
 		return sample{}, fmt.Errorf("%s warm-up: %w", tag, err)
 	}
 	var s sample
-	if s.sat, err = b.wrkRun(ctx, srv.url, b.opts.duration); err != nil {
+	if s.sat, err = b.wrkRun(ctx, srv, b.opts.duration); err != nil {
 		return sample{}, fmt.Errorf("%s throughput: %w", tag, err)
 	}
 	if err := srv.checkAlive(); err != nil {
@@ -137,11 +141,11 @@ func (b *bench) measure(ctx context.Context, c configuration, round int, refRate
 	if s.sat.RPS < 2 {
 		return sample{}, fmt.Errorf("%s served %.1f req/s: nothing to measure latency at", tag, s.sat.RPS)
 	}
-	if s.own, err = b.loadRun(ctx, srv.url, s.sat.RPS/2); err != nil {
+	if s.own, err = b.loadRun(ctx, srv, s.sat.RPS/2); err != nil {
 		return sample{}, fmt.Errorf("%s at half load: %w", tag, err)
 	}
 	b.logf("  %-8s at %9.0f req/s  p50 %s  p99 %s", c.name, s.own.Rate, ms(s.own.P50us), ms(s.own.P99us))
-	if s.ref, err = b.loadRun(ctx, srv.url, refRate); err != nil {
+	if s.ref, err = b.loadRun(ctx, srv, refRate); err != nil {
 		return sample{}, fmt.Errorf("%s at the reference rate: %w", tag, err)
 	}
 	b.logf("  %-8s at %9.0f req/s  p50 %s  p99 %s (reference rate)", c.name, s.ref.Rate, ms(s.ref.P50us), ms(s.ref.P99us))

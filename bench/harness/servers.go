@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -18,8 +19,9 @@ const (
 
 // server is one running configuration.
 type server struct {
-	url  string // the measured URL
-	proc *proc
+	url    string // the measured URL
+	header string // one more request header ("Name: value"), or ""
+	proc   *proc
 }
 
 // configuration is one way of serving the sample CRM over TLS.
@@ -34,6 +36,7 @@ var configurations = []configuration{
 	{"direct", "the sample CRM itself over TLS: the cost of no proxy at all", startDirect},
 	{"baseline", "bare httputil.ReverseProxy over TLS in front of the upstream: the Go floor", startBaseline},
 	{"crmgate", "`crmgate serve` with devca TLS, two routes, default JSON request log to a file", startCrmgate},
+	{"crmgate-apikey", "the same, with the routes requiring an API key (file store) under a local rate limit that never refuses", startCrmgateAPIKey},
 }
 
 const readyTimeout = 20 * time.Second
@@ -48,7 +51,7 @@ func startDirect(ctx context.Context, e *env, tag string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.ready(ctx, p, addr)
+	return e.ready(ctx, p, addr, "")
 }
 
 func startBaseline(ctx context.Context, e *env, tag string) (*server, error) {
@@ -61,7 +64,7 @@ func startBaseline(ctx context.Context, e *env, tag string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.ready(ctx, p, addr)
+	return e.ready(ctx, p, addr, "")
 }
 
 // crmgateConfig is the gateway's configuration for the benchmark: the
@@ -92,11 +95,41 @@ routes:
     auth: none
 `
 
+// apiKeyConfig is what crmgate-apikey adds to crmgateConfig: the routes
+// take only API keys, and a local rate limit checks every request.
+const apiKeyConfig = `api_keys:
+  file: %q
+  pepper: %q
+rate_limit:
+  tiers:
+    bench: {limit: 1000000}
+  default: {api_key: bench}
+`
+
+// startCrmgateAPIKey is startCrmgate with API keys and a rate limit: one
+// key is created with crmgate apikey create and sent on every request.
+func startCrmgateAPIKey(ctx context.Context, e *env, tag string) (*server, error) {
+	pepper := filepath.Join(e.work, tag+".pepper")
+	if err := os.WriteFile(pepper, []byte("bench-pepper-6f1c0a9e4b2d7f3a8c5e1b9d0f2a4c6e8b0d"), 0o600); err != nil {
+		return nil, err
+	}
+	extra := fmt.Sprintf(apiKeyConfig, filepath.Join(e.work, tag+"-apikeys.json"), "file:"+pepper)
+	cfg := strings.ReplaceAll(crmgateConfig, "    auth: none\n", "    auth: required\n    credentials: [api_key]\n")
+	return startCrmgateWith(ctx, e, tag, strings.ReplaceAll(cfg, "%", "%%")+strings.ReplaceAll(extra, "%", "%%"), true)
+}
+
 // startCrmgate writes a configuration with fresh ports and runs
 // `crmgate serve` on it. Before the CA exists (e.caPool is nil) it is
 // ready once its admin listener is healthy and the certificate files
 // exist; afterwards also once the measured URL answers 200.
 func startCrmgate(ctx context.Context, e *env, tag string) (*server, error) {
+	return startCrmgateWith(ctx, e, tag, crmgateConfig, false)
+}
+
+// startCrmgateWith runs crmgate on cfgTemplate (with crmgateConfig's
+// verbs); with withKey it first creates an API key that every measured
+// request sends.
+func startCrmgateWith(ctx context.Context, e *env, tag, cfgTemplate string, withKey bool) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -106,9 +139,18 @@ func startCrmgate(ctx context.Context, e *env, tag string) (*server, error) {
 		return nil, err
 	}
 	cfg := filepath.Join(e.work, tag+".yaml")
-	body := fmt.Sprintf(crmgateConfig, addr, e.tlsDir, admin, "http://"+e.upAddr)
+	body := fmt.Sprintf(cfgTemplate, addr, e.tlsDir, admin, "http://"+e.upAddr)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		return nil, err
+	}
+	header := ""
+	if withKey {
+		out, err := e.procs.run(ctx, 30*time.Second, nil, filepath.Join(e.bin, "crmgate"), "apikey", "create", "-c", cfg, "--name", "bench")
+		if err != nil {
+			return nil, fmt.Errorf("creating the API key: %w\n%s", err, out)
+		}
+		key, _, _ := strings.Cut(string(out), "\n")
+		header = "X-API-Key: " + strings.TrimSpace(key)
 	}
 	p, err := e.procs.start(tag, []string{"GOMAXPROCS=1"}, pinned(serverCPU,
 		filepath.Join(e.bin, "crmgate"), "serve", "-c", cfg)...)
@@ -116,7 +158,7 @@ func startCrmgate(ctx context.Context, e *env, tag string) (*server, error) {
 		return nil, err
 	}
 	healthy := func(ctx context.Context) error {
-		if err := getOK(ctx, nil, "http://"+admin+"/healthz"); err != nil {
+		if err := getOK(ctx, nil, "http://"+admin+"/healthz", ""); err != nil {
 			return err
 		}
 		for _, f := range []string{"ca.pem", "cert.pem", "key.pem"} {
@@ -130,22 +172,22 @@ func startCrmgate(ctx context.Context, e *env, tag string) (*server, error) {
 		e.procs.stop(p, time.Second)
 		return nil, err
 	}
-	return e.ready(ctx, p, addr)
+	return e.ready(ctx, p, addr, header)
 }
 
 // ready waits until the server p started on addr answers the measured URL
 // with 200, its certificate verified against the development CA.
-func (e *env) ready(ctx context.Context, p *proc, addr string) (*server, error) {
+func (e *env) ready(ctx context.Context, p *proc, addr, header string) (*server, error) {
 	url := "https://localhost:" + port(addr) + e.path
 	if e.caPool == nil {
-		return &server{url: url, proc: p}, nil
+		return &server{url: url, header: header, proc: p}, nil
 	}
-	err := waitReady(ctx, p, readyTimeout, func(ctx context.Context) error { return getOK(ctx, e.caPool, url) })
+	err := waitReady(ctx, p, readyTimeout, func(ctx context.Context) error { return getOK(ctx, e.caPool, url, header) })
 	if err != nil {
 		e.procs.stop(p, time.Second)
 		return nil, err
 	}
-	return &server{url: url, proc: p}, nil
+	return &server{url: url, header: header, proc: p}, nil
 }
 
 // checkAlive fails if s's process ended during a measurement: its numbers

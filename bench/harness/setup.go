@@ -160,7 +160,7 @@ func waitReady(ctx context.Context, p *proc, timeout time.Duration, check func(c
 
 // getOK returns nil if GET url answers 200. HTTPS URLs are verified against
 // pool.
-func getOK(ctx context.Context, pool *x509.CertPool, url string) error {
+func getOK(ctx context.Context, pool *x509.CertPool, url, header string) error {
 	tr := &http.Transport{
 		Proxy:             nil,
 		TLSClientConfig:   &tls.Config{RootCAs: pool},
@@ -170,6 +170,9 @@ func getOK(ctx context.Context, pool *x509.CertPool, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
+	}
+	if name, value, ok := strings.Cut(header, ":"); ok {
+		req.Header.Set(name, strings.TrimSpace(value))
 	}
 	res, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
@@ -195,7 +198,7 @@ func startUpstream(ctx context.Context, e *env) error {
 		return err
 	}
 	if err := waitReady(ctx, p, 20*time.Second, func(ctx context.Context) error {
-		return getOK(ctx, nil, "http://"+addr+"/healthz")
+		return getOK(ctx, nil, "http://"+addr+"/healthz", "")
 	}); err != nil {
 		return err
 	}
@@ -244,7 +247,7 @@ func makeCerts(ctx context.Context, e *env) error {
 	}
 	// The gateway serves the measured URL through the upstream: the whole
 	// chain works before anything is measured.
-	if err := getOK(ctx, e.caPool, srv.url); err != nil {
+	if err := getOK(ctx, e.caPool, srv.url, srv.header); err != nil {
 		return fmt.Errorf("crmgate with the benchmark configuration: %w", err)
 	}
 	return nil

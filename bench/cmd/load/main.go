@@ -27,6 +27,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,11 +55,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	drain := fs.Duration("drain", 5*time.Second, "how long queued requests may still be answered after the schedule ends")
 	tick := fs.Duration("tick", 50*time.Microsecond, "shortest pacing period: faster schedules are handed out in batches of this length")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
+	header := fs.String("header", "", `one more request header, "Name: value" (e.g. an API key)`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 
-	p, err := newPlan(*rawURL, *caFile)
+	p, err := newPlan(*rawURL, *caFile, *header)
 	if err != nil {
 		return err
 	}
@@ -89,7 +91,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 // newPlan checks the target and prepares what every connection shares: the
 // dial address, the TLS configuration and the request bytes.
-func newPlan(rawURL, caFile string) (plan, error) {
+func newPlan(rawURL, caFile, header string) (plan, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return plan{}, fmt.Errorf("-url %q: need an https URL", rawURL)
@@ -119,7 +121,15 @@ func newPlan(rawURL, caFile string) (plan, error) {
 		return plan{}, fmt.Errorf("-cacert %s: no PEM certificates", caFile)
 	}
 	target := u.RequestURI()
-	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: crmgate-bench-load\r\nAccept: application/json\r\n\r\n", target, u.Host)
+	extra := ""
+	if header != "" {
+		name, value, ok := strings.Cut(header, ":")
+		if !ok || strings.ContainsAny(header, "\r\n") || strings.TrimSpace(name) != name || name == "" {
+			return plan{}, fmt.Errorf("-header %q: want \"Name: value\"", header)
+		}
+		extra = name + ": " + strings.TrimSpace(value) + "\r\n"
+	}
+	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: crmgate-bench-load\r\nAccept: application/json\r\n%s\r\n", target, u.Host, extra)
 	return plan{
 		addr: net.JoinHostPort(dialHost, port),
 		tls: &tls.Config{
