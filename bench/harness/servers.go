@@ -115,7 +115,7 @@ func startCrmgateAPIKey(ctx context.Context, e *env, tag string) (*server, error
 	}
 	extra := fmt.Sprintf(apiKeyConfig, filepath.Join(e.work, tag+"-apikeys.json"), "file:"+pepper)
 	cfg := strings.ReplaceAll(crmgateConfig, "    auth: none\n", "    auth: required\n    credentials: [api_key]\n")
-	return startCrmgateWith(ctx, e, tag, strings.ReplaceAll(cfg, "%", "%%")+strings.ReplaceAll(extra, "%", "%%"), true)
+	return startCrmgateWith(ctx, e, tag, cfg+strings.ReplaceAll(extra, "%", "%%"), true)
 }
 
 // startCrmgate writes a configuration with fresh ports and runs
