@@ -26,6 +26,8 @@ Usage:
   crmgate config validate FILE   check a configuration file without starting anything
   crmgate config schema          print the JSON Schema of the configuration file
   crmgate session list|revoke    list or end browser sessions of a running gateway
+  crmgate policy check|test|eval DIR
+                                 compile, test or query a policy set
   crmgate apikey create|list|show|revoke|rotate|delete
                                  manage API keys in the configured key store
   crmgate version                print the version
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdConfig(args[1:], stdout, stderr)
 	case "session":
 		return cmdSession(ctx, args[1:], stdout, stderr)
+	case "policy":
+		return cmdPolicy(ctx, args[1:], stdout, stderr)
 	case "apikey":
 		return cmdAPIKey(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
