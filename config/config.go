@@ -30,6 +30,7 @@ import (
 	"github.com/crmgate/crmgate/auth/apikey"
 	"github.com/crmgate/crmgate/auth/bearer"
 	"github.com/crmgate/crmgate/fielderr"
+	"github.com/crmgate/crmgate/policy"
 	"github.com/crmgate/crmgate/proxy"
 	"github.com/crmgate/crmgate/proxy/certs"
 	"github.com/crmgate/crmgate/ratelimit"
@@ -51,6 +52,9 @@ type File struct {
 	// APIKeys and Bearer identify API clients.
 	APIKeys *apikey.Config `yaml:"api_keys" jsonschema_description:"API keys for API clients: where they are stored and read. Manage them with crmgate apikey or the admin API."`
 	Bearer  *bearer.Config `yaml:"bearer" jsonschema_description:"OAuth 2.0 bearer access tokens (JWTs) of machine clients, by issuer."`
+	// Policy turns on the policy stage: every request is decided by the
+	// Rego policy set.
+	Policy *policy.Config `yaml:"policy" jsonschema_description:"Decide every request with the OPA (Rego) policy set in dir (see docs/policy.md). Absent: routes are decided by configuration alone. A decision that needs a stage this gateway does not run yet (response redaction or filtering, strict audit, session actions) is a deny."`
 }
 
 // LogConfig configures the process log.
@@ -209,6 +213,9 @@ func (f *File) Defaults() {
 	if f.Bearer != nil {
 		f.Bearer.Defaults()
 	}
+	if f.Policy != nil {
+		f.Policy.Defaults()
+	}
 }
 
 // Validate runs every package's validation, with key paths rooted at the
@@ -240,6 +247,19 @@ func (f *File) Validate() error {
 	}
 	if f.Bearer != nil {
 		errs = append(errs, fielderr.Prefix("bearer", f.Bearer.Validate()))
+	}
+	if f.Policy != nil {
+		errs = append(errs, fielderr.Prefix("policy", f.Policy.Validate()))
+	}
+	for i, r := range f.Routes {
+		if r.Policy == "" {
+			continue
+		}
+		if err := policy.ValidateEntrypoint(r.Policy); err != nil {
+			errs = append(errs, fielderr.New(fmt.Sprintf("routes[%d].policy", i), "%v", err))
+		} else if f.Policy == nil {
+			errs = append(errs, fielderr.New(fmt.Sprintf("routes[%d].policy", i), "names an entrypoint but there is no policy section"))
+		}
 	}
 	if f.RateLimit != nil && f.RateLimit.Backend == ratelimit.BackendRedis {
 		errs = append(errs, fielderr.Prefix("rate_limit.redis", f.RateLimit.Redis.Validate()))

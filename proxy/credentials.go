@@ -286,11 +286,15 @@ func tooManyFailures(d time.Duration) *HTTPError {
 		Header: http.Header{"Retry-After": {fmt.Sprint(secs)}}}
 }
 
-// tierFor picks the rate-limit tier of a request: the route's, the API
-// key's, or the default of the subject's kind; "" means not limited.
-func (g *Gateway) tierFor(rt *route, s *scope.Scope) string {
+// tierFor picks the rate-limit tier of a request: the route's, the policy
+// decision's, the API key's, or the default of the subject's kind; ""
+// means not limited.
+func (g *Gateway) tierFor(rt *route, s *scope.Scope, policyTier string) string {
 	if t := rt.cfg.RateLimit.Tier; t != "" {
 		return t
+	}
+	if _, ok := g.rl.Tiers[policyTier]; ok {
+		return policyTier
 	}
 	sub := s.Subject
 	if sub == nil {
@@ -321,11 +325,15 @@ func rateKey(rt *route, s *scope.Scope) string {
 }
 
 // limit applies the rate limit (stage 7) and adds the RateLimit headers.
-func (g *Gateway) limit(w http.ResponseWriter, r *http.Request, s *scope.Scope, rt *route) *HTTPError {
+func (g *Gateway) limit(w http.ResponseWriter, r *http.Request, s *scope.Scope, rt *route, f *forward) *HTTPError {
 	if g.limiter == nil {
 		return nil
 	}
-	tier := g.tierFor(rt, s)
+	policyTier := ""
+	if f != nil {
+		policyTier = f.policyTier
+	}
+	tier := g.tierFor(rt, s, policyTier)
 	if tier == "" {
 		return nil
 	}

@@ -40,6 +40,9 @@ type forward struct {
 	out http.Header
 	// assertion is the signed identity assertion, "" when none is sent.
 	assertion string
+	// upstreamHeaders and policyTier come from the policy decision.
+	upstreamHeaders map[string]string
+	policyTier      string
 }
 
 type forwardKey struct{}
@@ -239,6 +242,7 @@ func (g *Gateway) rewrite(up *upstream, pr *httputil.ProxyRequest) {
 	h.Set(g.ridHeader, s.ID)
 	g.setCredentials(h, &g.creds[f.route.index])
 	g.setIdentity(h, s, f)
+	setPolicyHeaders(h, f)
 	if _, ok := h["User-Agent"]; !ok {
 		// Go would otherwise add its own.
 		h["User-Agent"] = []string{""}

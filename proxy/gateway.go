@@ -41,6 +41,9 @@ type Deps struct {
 	Bearer BearerVerifier
 	// Limiter enforces cfg.RateLimit; nil means no rate limits.
 	Limiter ratelimit.Limiter
+	// Policy decides every identified request; nil means no policy
+	// stage (routes are decided by configuration alone).
+	Policy PolicyEngine
 }
 
 // Gateway is the request pipeline: intake, client address, routing, IP
@@ -69,6 +72,7 @@ type Gateway struct {
 	limiter  ratelimit.Limiter
 	rl       ratelimit.Config // zero without rate limits
 	failures *failureLimiter
+	policy   PolicyEngine
 	signer   *assertion.Signer // nil when assertions are off
 	// Canonical names of the upstream identity headers.
 	userHeader, rolesHeader, emailHeader, assertionHeader string
@@ -101,7 +105,7 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 		ridHeader: http.CanonicalHeaderKey(cfg.Server.RequestIDHeader),
 		auth:      d.Auth,
 	}
-	g.apiKeys, g.bearer = d.APIKeys, d.Bearer
+	g.apiKeys, g.bearer, g.policy = d.APIKeys, d.Bearer, d.Policy
 	if g.creds, err = compileCreds(cfg, d); err != nil {
 		return nil, err
 	}
@@ -220,7 +224,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *scope.Scope) 
 	if handled, err := g.identify(w, r, s, rt); handled || err != nil {
 		return err
 	}
-	if err := g.limit(w, r, s, rt); err != nil {
+	f, _ := r.Context().Value(forwardKey{}).(*forward)
+	if g.policy != nil {
+		if err := g.decide(r, s, rt, f); err != nil {
+			return err
+		}
+	}
+	if err := g.limit(w, r, s, rt, f); err != nil {
 		return err
 	}
 	if err := g.limitBody(w, r, rt, in); err != nil {
@@ -234,7 +244,6 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *scope.Scope) 
 		_ = http.NewResponseController(w).EnableFullDuplex()
 	}
 	up := g.upstreams[rt.cfg.Upstream]
-	f, _ := r.Context().Value(forwardKey{}).(*forward)
 	if f != nil {
 		f.route, f.up, f.in, f.out = rt, up, in, w.Header()
 	}

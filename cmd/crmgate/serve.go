@@ -101,7 +101,16 @@ func startGateway(ctx context.Context, f *config.File, log *slog.Logger, lns lis
 		return nil, err
 	}
 	id.closers = append(id.closers, api.close)
-	gw, err := proxy.New(f.Config, api.deps(proxy.Deps{Log: log, Now: time.Now, Metrics: reg, Auth: id.auth}))
+	pol, err := startPolicy(ctx, f, log, reg, adm)
+	if err != nil {
+		id.close()
+		return nil, err
+	}
+	deps := api.deps(proxy.Deps{Log: log, Now: time.Now, Metrics: reg, Auth: id.auth})
+	if pol != nil {
+		deps.Policy = pol
+	}
+	gw, err := proxy.New(f.Config, deps)
 	if err != nil {
 		id.close()
 		return nil, err
@@ -134,6 +143,9 @@ func startGateway(ctx context.Context, f *config.File, log *slog.Logger, lns lis
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx) })
 	g.Go(func() error { return adm.Serve(gctx) })
+	if pol != nil {
+		g.Go(func() error { return pol.Watch(gctx) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		id.close()

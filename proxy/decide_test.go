@@ -1,0 +1,123 @@
+package proxy
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/crmgate/crmgate/policy"
+	"github.com/crmgate/crmgate/scope"
+)
+
+// testPolicy is a small policy set exercising every way a decision is
+// enforced; the shipped CRM policy is tested in package policy and end to
+// end.
+const testPolicy = `package crmgate.authz
+
+default decision := {"allow": false, "reason": "no rule allows this request"}
+
+decision := {"allow": true, "reason": "alice reads contacts", "upstream_headers": {"X-CRM-Team": "ops"}} if {
+	input.route.id == "contacts.item"
+	input.subject.id == "alice"
+}
+
+decision := {"allow": true, "redact": [{"path": "$..ssn", "action": "remove"}]} if input.route.id == "contacts.list"
+
+decision := {"allow": true, "audit": {"durability": "strict", "tags": []}} if input.route.id == "office"
+
+decision := {"allow": true, "session_action": "revoke"} if input.route.id == "intl"
+
+decision := {"allow": "yes"} if input.route.id == "redirect"
+
+decision := {"allow": true} if input.route.id == "csp"
+`
+
+func testEngine(t *testing.T, rego string) *policy.Engine {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "authz.rego"), []byte(rego), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := policy.Config{Dir: dir, Reload: "off"}
+	cfg.Defaults()
+	e, err := policy.New(cfg, policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestPolicyEnforcement(t *testing.T) {
+	up := echoUpstream(t)
+	eng := testEngine(t, testPolicy)
+	mod := func(c *Config) {
+		identityRoutes(c)
+		for i := range c.Routes {
+			if c.Routes[i].ID == "office" {
+				c.Routes[i].AllowCIDRs = nil
+			}
+		}
+	}
+	g := testGatewayWith(t, up.URL, mod, Deps{Auth: &fakeAuth{sub: alice()}, Policy: eng})
+
+	w, e := do(g, req("GET", "/api/contacts/7", "X-CRM-Team", "forged", "x_crm_team", "forged"))
+	if w.Code != 200 || e.Header.Get("X-Crm-Team") != "ops" || len(e.Header.Values("X-Crm-Team")) != 1 {
+		t.Fatalf("allowed request: %d, CRM saw X-CRM-Team %q", w.Code, e.Header.Values("X-Crm-Team"))
+	}
+	for k := range e.Header {
+		if normName(k) == "x-crm-team" && k != "X-Crm-Team" {
+			t.Errorf("client spelling %s reached the CRM", k)
+		}
+	}
+
+	for name, target := range map[string]string{
+		"policy denies":                       "/api/office?x=1",
+		"decision needs redaction":            "/api/contacts",
+		"decision needs a strict audit write": "/api/office",
+		"decision needs a session action":     "/api/names/x",
+		"decision does not match the schema":  "/redirect",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if name == "policy denies" {
+				// bob is denied the route alice may read.
+				g2 := testGatewayWith(t, up.URL, mod, Deps{Auth: &fakeAuth{sub: bobSubject()}, Policy: eng})
+				w, e := do(g2, req("GET", "/api/contacts/7"))
+				checkDenied(t, w.Code, w.Body.String(), e.Path)
+				return
+			}
+			w, e := do(g, req("GET", target))
+			checkDenied(t, w.Code, w.Body.String(), e.Path)
+		})
+	}
+
+	// A set without the rule the routes name denies everything.
+	g3 := testGatewayWith(t, up.URL, func(c *Config) {
+		mod(c)
+		for i := range c.Routes {
+			c.Routes[i].Policy = "data.crmgate.other.decision"
+		}
+	}, Deps{Auth: &fakeAuth{sub: alice()}, Policy: eng})
+	w, e = do(g3, req("GET", "/api/contacts/7"))
+	checkDenied(t, w.Code, w.Body.String(), e.Path)
+}
+
+func bobSubject() *scope.Subject {
+	return &scope.Subject{Kind: scope.KindUser, ID: "bob", Roles: []string{"finance"}}
+}
+
+func checkDenied(t *testing.T, code int, body, forwardedPath string) {
+	t.Helper()
+	if code != 403 || forwardedPath != "" {
+		t.Fatalf("status %d, forwarded %q; want 403 and nothing forwarded", code, forwardedPath)
+	}
+	for _, leak := range []string{"rego", "revision", "policy", "redact", "audit"} {
+		if strings.Contains(strings.ToLower(body), leak) {
+			t.Errorf("the refusal shows internals (%q): %s", leak, body)
+		}
+	}
+}
