@@ -24,7 +24,9 @@ func TestShippedPolicyEnforced(t *testing.T) {
 		t.Fatalf("copying the policies: %v %s", err, out)
 	}
 	r := startReplica(t, d, func(c string) string {
-		return c + fmt.Sprintf("\npolicy:\n  dir: %q\n  debounce: 50ms\n", dir)
+		// A generous deadline: under the race detector an evaluation is
+		// many times slower than the 50 ms default allows for.
+		return c + fmt.Sprintf("\npolicy:\n  dir: %q\n  debounce: 50ms\n  eval_timeout: 2s\n", dir)
 	})
 	carol, bob, alice := d.session(t, "carol"), d.session(t, "bob"), d.session(t, "alice")
 	read := d.apiKey(t, "integration-read")

@@ -26,7 +26,8 @@ var _ RedisClient = (redis.UniversalClient)(nil)
 // starts, or forgets its scripts, adds an EVAL).
 //
 // Keys are KeyPrefix + tier + ":" + key, each with a TTL of the time until
-// its bucket is full again: an expired bucket and a full one are the same,
+// its bucket is full again plus a second (so that a sub-millisecond refill
+// is not cut short by the TTL's millisecond grain and clock steps): an expired bucket and a full one are the same,
 // so Redis holds only the buckets of recent clients.
 //
 // The script reads the Redis server's clock (TIME), so replicas whose own
@@ -64,7 +65,7 @@ if wait > 1e-6 then
   return {0, 0, math.ceil(wait - 1e-6), math.ceil(tat - now - 1e-6)}
 end
 local reset = next_tat - now
-redis.call('SET', KEYS[1], string.format('%.17g', next_tat), 'PX', string.format('%d', math.max(1, math.ceil(reset / 1000))))
+redis.call('SET', KEYS[1], string.format('%.17g', next_tat), 'PX', string.format('%d', math.ceil(reset / 1000) + 1000))
 return {1, math.floor((tolerance - reset) / period + 1e-9), 0, math.ceil(reset - 1e-6)}
 `)
 
