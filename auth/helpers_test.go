@@ -25,6 +25,7 @@ import (
 
 	"github.com/crmgate/crmgate/demo/idp"
 	"github.com/crmgate/crmgate/internal/browsertest"
+	"github.com/crmgate/crmgate/internal/clocktest"
 	"github.com/crmgate/crmgate/secret"
 	"github.com/crmgate/crmgate/session"
 )
@@ -32,24 +33,9 @@ import (
 // fakeClock is the RP's clock in tests. It starts at the real time: the
 // provider signs with the wall clock, and the tests move the RP's clock
 // forward to reach token expiry.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = clocktest.Clock
 
-func newClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *fakeClock { return clocktest.New(time.Now()) }
 
 const (
 	testClientID = "gateway"

@@ -9,30 +9,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/crmgate/crmgate/internal/clocktest"
 	"github.com/crmgate/crmgate/redisconn"
 )
 
 // fakeClock is the injected clock of the tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = clocktest.Clock
 
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *fakeClock { return clocktest.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)) }
 
 // testConfig has two tiers: standard, 10 a second in bursts of 5, and
 // slow, 2 a minute.

@@ -16,28 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crmgate/crmgate/internal/clocktest"
 	jose "github.com/go-jose/go-jose/v4"
 )
 
 // fakeClock is the verifier's clock in tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = clocktest.Clock
 
-func newClock() *fakeClock { return &fakeClock{t: time.Now().Truncate(time.Second)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *fakeClock { return clocktest.New(time.Now().Truncate(time.Second)) }
 
 // testKey is a signing key with its key id.
 type testKey struct {

@@ -24,28 +24,14 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/crmgate/crmgate/internal/browsertest"
+	"github.com/crmgate/crmgate/internal/clocktest"
 )
 
 // fakeClock is the provider's clock in tests; it starts at the real time so
 // that the library's own time.Now-based expiries agree with it.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = clocktest.Clock
 
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now().Truncate(time.Second)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newFakeClock() *fakeClock { return clocktest.New(time.Now().Truncate(time.Second)) }
 
 type testUser struct {
 	name, password, secret string

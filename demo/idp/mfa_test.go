@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/crmgate/crmgate/internal/browsertest"
+	"github.com/crmgate/crmgate/internal/clocktest"
 )
 
 // otpStep posts code on the second-factor page p.
@@ -105,7 +106,7 @@ func TestVerifyTOTP(t *testing.T) {
 	const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 	code := func(at time.Time) string {
 		t.Helper()
-		h := &harness{t: t, users: map[string]testUser{"u": {secret: secret}}, clock: &fakeClock{t: at}}
+		h := &harness{t: t, users: map[string]testUser{"u": {secret: secret}}, clock: clocktest.New(at)}
 		return h.totp("u")
 	}
 	base := time.Unix(1_700_000_010, 0) // 10 s into a 30 s step
