@@ -16,12 +16,22 @@ type PolicyEngine interface {
 	Decide(ctx context.Context, in *policy.Input, entrypoint string) policy.Decision
 }
 
+// PolicyShadow compares the active set's decisions with a candidate
+// set's, off the request path (policy.Shadow).
+type PolicyShadow interface {
+	Compare(in *policy.Input, entrypoint string, active policy.Decision)
+}
+
 // decide asks the policy about the request (stages 6-7) and enforces the
 // answer: a deny is 403; an allow whose decision needs a stage this
 // gateway does not run yet (response redaction or row filtering, a strict
 // audit write, a session action) is a deny too, never silently ignored.
 func (g *Gateway) decide(r *http.Request, s *scope.Scope, rt *route, f *forward) *HTTPError {
-	d := g.policy.Decide(r.Context(), g.policy.Input(s, r), rt.cfg.Policy)
+	in := g.policy.Input(s, r)
+	d := g.policy.Decide(r.Context(), in, rt.cfg.Policy)
+	if g.shadow != nil {
+		g.shadow.Compare(in, rt.cfg.Policy, d)
+	}
 	reason := d.Reason
 	allow := d.Allow
 	switch {
@@ -33,6 +43,7 @@ func (g *Gateway) decide(r *http.Request, s *scope.Scope, rt *route, f *forward)
 	case d.SessionAction != "" && d.SessionAction != "none":
 		allow, reason = false, fmt.Sprintf("decision needs session action %q, which this gateway does not take yet", d.SessionAction)
 	}
+	s.Policy = &scope.PolicyOutcome{Revision: d.Revision, Entrypoint: d.Entrypoint, Allow: allow, Reason: reason}
 	level := slog.LevelDebug
 	if !allow {
 		level = slog.LevelInfo

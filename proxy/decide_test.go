@@ -1,10 +1,14 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/crmgate/crmgate/policy"
@@ -118,6 +122,68 @@ func checkDenied(t *testing.T, code int, body, forwardedPath string) {
 	for _, leak := range []string{"rego", "revision", "policy", "redact", "audit"} {
 		if strings.Contains(strings.ToLower(body), leak) {
 			t.Errorf("the refusal shows internals (%q): %s", leak, body)
+		}
+	}
+}
+
+// recordingShadow keeps what the gateway hands to shadow mode.
+type recordingShadow struct {
+	mu    sync.Mutex
+	calls []shadowCall
+}
+
+type shadowCall struct {
+	in         *policy.Input
+	entrypoint string
+	active     policy.Decision
+}
+
+func (r *recordingShadow) Compare(in *policy.Input, entrypoint string, active policy.Decision) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, shadowCall{in, entrypoint, active})
+}
+
+func TestPolicyShadowAndRevision(t *testing.T) {
+	up := echoUpstream(t)
+	eng := testEngine(t, testPolicy)
+	var logs bytes.Buffer
+	sh := &recordingShadow{}
+	g := testGatewayWith(t, up.URL, identityRoutes, Deps{
+		Auth: &fakeAuth{sub: alice()}, Policy: eng, Shadow: sh,
+		Log: slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	if w, _ := do(g, req("GET", "/api/contacts/7")); w.Code != 200 {
+		t.Fatalf("allowed: %d", w.Code)
+	}
+	if w, _ := do(g, req("GET", "/api/contacts")); w.Code != 403 {
+		t.Fatalf("denied (needs redaction): %d", w.Code)
+	}
+	if len(sh.calls) != 2 {
+		t.Fatalf("shadow saw %d decisions, want 2", len(sh.calls))
+	}
+	// The shadow sees the input the policy decided and the policy's own
+	// answer, before the gateway's stage checks.
+	c := sh.calls[1]
+	if c.in.Route.ID != "contacts.list" || c.in.Subject.ID != "alice" || !c.active.Allow || c.active.Revision != eng.Revision() {
+		t.Errorf("shadow call = route %q subject %q decision %+v", c.in.Route.ID, c.in.Subject.ID, c.active)
+	}
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["msg"] == "request" {
+			lines = append(lines, m)
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("%d request lines", len(lines))
+	}
+	for _, l := range lines {
+		if l["policy_revision"] != eng.Revision() {
+			t.Errorf("request line without the policy revision: %v", l)
 		}
 	}
 }

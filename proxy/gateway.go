@@ -44,6 +44,9 @@ type Deps struct {
 	// Policy decides every identified request; nil means no policy
 	// stage (routes are decided by configuration alone).
 	Policy PolicyEngine
+	// Shadow, with Policy, compares every decision with a candidate
+	// policy set's without enforcing it; nil means no shadow mode.
+	Shadow PolicyShadow
 }
 
 // Gateway is the request pipeline: intake, client address, routing, IP
@@ -73,6 +76,7 @@ type Gateway struct {
 	rl       ratelimit.Config // zero without rate limits
 	failures *failureLimiter
 	policy   PolicyEngine
+	shadow   PolicyShadow
 	signer   *assertion.Signer // nil when assertions are off
 	// Canonical names of the upstream identity headers.
 	userHeader, rolesHeader, emailHeader, assertionHeader string
@@ -105,7 +109,7 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 		ridHeader: http.CanonicalHeaderKey(cfg.Server.RequestIDHeader),
 		auth:      d.Auth,
 	}
-	g.apiKeys, g.bearer, g.policy = d.APIKeys, d.Bearer, d.Policy
+	g.apiKeys, g.bearer, g.policy, g.shadow = d.APIKeys, d.Bearer, d.Policy, d.Shadow
 	if g.creds, err = compileCreds(cfg, d); err != nil {
 		return nil, err
 	}
@@ -300,7 +304,7 @@ func (g *Gateway) finish(sw *statusWriter, r *http.Request, s *scope.Scope) {
 	if path == "" {
 		path = truncate(r.RequestURI, 256)
 	}
-	g.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+	attrs := [...]slog.Attr{
 		slog.String("request_id", s.ID),
 		slog.String("method", r.Method),
 		slog.String("path", path),
@@ -311,7 +315,14 @@ func (g *Gateway) finish(sw *statusWriter, r *http.Request, s *scope.Scope) {
 		slog.String("client_ip", s.ClientIP.String()),
 		slog.String("outcome", outcome),
 		slog.String("proto", r.Proto),
-	)
+		{},
+	}
+	n := len(attrs) - 1
+	if s.Policy != nil {
+		attrs[n] = slog.String("policy_revision", s.Policy.Revision)
+		n++
+	}
+	g.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs[:n]...)
 }
 
 func truncate(s string, n int) string {

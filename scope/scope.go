@@ -39,6 +39,9 @@ type Scope struct {
 	Subject *Subject
 	// Session is the caller's browser session; nil without one.
 	Session *Session
+	// Policy is the policy's decision on the request, nil when no policy
+	// decided it (no policy stage, or the request ended earlier).
+	Policy *PolicyOutcome
 	// Status is the status the gateway answered with, filled by the
 	// response writer wrapper; 0 until the header is written.
 	Status int
@@ -57,6 +60,21 @@ type Route struct {
 	Policy    string
 	Pattern   string
 	Websocket bool
+}
+
+// PolicyOutcome is what later stages, logs and audit events keep of the
+// policy's decision.
+type PolicyOutcome struct {
+	// Revision is the content hash of the policy set that decided.
+	Revision string
+	// Entrypoint is the rule that was evaluated.
+	Entrypoint string
+	// Allow is the enforced answer: false when the policy denied or the
+	// decision needed a stage the gateway does not run.
+	Allow bool
+	// Reason is the policy's reason, or the gateway's for a deny it
+	// made on the policy's behalf.
+	Reason string
 }
 
 // TLSInfo is what the listener captured of the client's TLS connection.
