@@ -54,7 +54,7 @@ type File struct {
 	Bearer  *bearer.Config `yaml:"bearer" jsonschema_description:"OAuth 2.0 bearer access tokens (JWTs) of machine clients, by issuer."`
 	// Policy turns on the policy stage: every request is decided by the
 	// Rego policy set.
-	Policy *policy.Config `yaml:"policy" jsonschema_description:"Decide every request with the OPA (Rego) policy set in dir (see docs/policy.md). Absent: routes are decided by configuration alone. A decision that needs a stage this gateway does not run yet (response redaction or filtering, strict audit, session actions) is a deny."`
+	Policy *policy.Config `yaml:"policy" jsonschema_description:"Decide every request with the OPA (Rego) policy set in dir or a signed bundle (see docs/policy.md). Absent: routes are decided by configuration alone. A decision that needs a stage this gateway does not run yet (response redaction or filtering, strict audit, session actions) is a deny."`
 }
 
 // LogConfig configures the process log.

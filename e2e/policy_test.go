@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,10 +24,16 @@ func TestShippedPolicyEnforced(t *testing.T) {
 	if out, err := exec.Command("cp", "-r", "../policies", dir).CombinedOutput(); err != nil {
 		t.Fatalf("copying the policies: %v %s", err, out)
 	}
+	// The candidate of shadow mode lets finance read deals.
+	candidate := filepath.Join(t.TempDir(), "candidate")
+	if out, err := exec.Command("cp", "-r", "../policies", candidate).CombinedOutput(); err != nil {
+		t.Fatalf("copying the policies: %v %s", err, out)
+	}
+	writeDealsGrant(t, candidate, true)
 	r := startReplica(t, d, func(c string) string {
 		// A generous deadline: under the race detector an evaluation is
 		// many times slower than the 50 ms default allows for.
-		return c + fmt.Sprintf("\npolicy:\n  dir: %q\n  debounce: 50ms\n  eval_timeout: 2s\n", dir)
+		return c + fmt.Sprintf("\npolicy:\n  dir: %q\n  debounce: 50ms\n  eval_timeout: 2s\n  shadow:\n    dir: %q\n", dir, candidate)
 	})
 	carol, bob, alice := d.session(t, "carol"), d.session(t, "bob"), d.session(t, "alice")
 	read := d.apiKey(t, "integration-read")
@@ -53,12 +60,38 @@ func TestShippedPolicyEnforced(t *testing.T) {
 		}
 	}
 
-	// A broken edit never takes effect; the fixed one does within 2 s.
-	data := filepath.Join(dir, "data.yaml")
-	orig, err := os.ReadFile(data)
-	if err != nil {
-		t.Fatal(err)
+	// Shadow mode: the candidate would have let bob read deals; that was
+	// reported, not enforced, and the revision of the set that decided is
+	// in the request log.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(r.out.String(), `"msg":"policy shadow disagreement"`) {
+		if time.Now().After(deadline) {
+			t.Fatal("no shadow disagreement logged")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
+	var shadowLine string
+	for _, l := range strings.Split(r.out.String(), "\n") {
+		if strings.Contains(l, `"msg":"policy shadow disagreement"`) {
+			shadowLine = l
+		}
+	}
+	for _, want := range []string{`"kind":"deny_to_allow"`, `"route":"deals.list"`, `"subject_kind":"user"`, `"active":{"allow":false`, `"candidate":{"allow":true`} {
+		if !strings.Contains(shadowLine, want) {
+			t.Errorf("shadow line lacks %s: %s", want, shadowLine)
+		}
+	}
+	metrics := d.metricsAt(t, r.AdminURL)
+	for _, want := range []string{`crmgate_policy_shadow_disagreements_total{kind="deny_to_allow"} 1`, `crmgate_policy_shadow_reload_total{result="success"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if !strings.Contains(r.out.String(), `"policy_revision":"`) {
+		t.Error("request lines lack the policy revision")
+	}
+
+	// A broken edit never takes effect; the fixed one does within 2 s.
 	if err := os.WriteFile(filepath.Join(dir, "authz.rego"), []byte("package crmgate.authz\n\ndecision := {\"allow\": true} if {\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -70,14 +103,7 @@ func TestShippedPolicyEnforced(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "authz.rego"), rego, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	grant := strings.Replace(string(orig), "              - {role: sales, own: \"$.items\"}\n            api_key: {scope: \"deals:read\"}",
-		"              - {role: sales, own: \"$.items\"}\n              - {role: finance}\n            api_key: {scope: \"deals:read\"}", 1)
-	if grant == string(orig) {
-		t.Fatal("the deals grant was not found in data.yaml")
-	}
-	if err := os.WriteFile(data, []byte(grant), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeDealsGrant(t, dir, false)
 	// The shipped tests pin that finance may not read deals: a set whose
 	// own tests fail never takes effect either.
 	time.Sleep(time.Second)
@@ -96,6 +122,52 @@ func TestShippedPolicyEnforced(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("new policy in effect after %s", time.Since(start).Round(time.Millisecond))
+}
+
+// writeDealsGrant changes data.yaml in dir so that finance may read
+// deals; the shipped tests refuse the change.
+func writeDealsGrant(t *testing.T, dir string, dropTests bool) {
+	t.Helper()
+	data := filepath.Join(dir, "data.yaml")
+	orig, err := os.ReadFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant := strings.Replace(string(orig), "              - {role: sales, own: \"$.items\"}\n            api_key: {scope: \"deals:read\"}",
+		"              - {role: sales, own: \"$.items\"}\n              - {role: finance}\n            api_key: {scope: \"deals:read\"}", 1)
+	if grant == string(orig) {
+		t.Fatal("the deals grant was not found in data.yaml")
+	}
+	if err := os.WriteFile(data, []byte(grant), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if dropTests {
+		// The set's own tests pin the old behaviour; a team changing
+		// the grant changes them too (here: drops them).
+		if err := os.Remove(filepath.Join(dir, "authz_test.rego")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// metricsAt is the Prometheus text of the admin listener at adminURL.
+func (d *demo) metricsAt(t *testing.T, adminURL string) string {
+	t.Helper()
+	req, err := http.NewRequest("GET", adminURL+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+d.AdminToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("GET %s/metrics: %d %v", adminURL, res.StatusCode, err)
+	}
+	return string(b)
 }
 
 // statusAt is the status of GET url with hdr.

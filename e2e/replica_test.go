@@ -21,6 +21,8 @@ import (
 type replica struct {
 	URL, AdminURL string
 	stop          func()
+	// out is what the gateway wrote to stdout and stderr: its logs.
+	out *lockedBuffer
 }
 
 var (
@@ -50,7 +52,7 @@ func startReplica(t *testing.T, d *demo, edit func(string) string) *replica {
 	}
 	p := startProcess(t, "replica", "serve", "-c", path)
 	out, stop := p.out, p.stop
-	r := &replica{URL: fmt.Sprintf("https://localhost:%d", https), AdminURL: fmt.Sprintf("http://127.0.0.1:%d", adm), stop: stop}
+	r := &replica{URL: fmt.Sprintf("https://localhost:%d", https), AdminURL: fmt.Sprintf("http://127.0.0.1:%d", adm), stop: stop, out: out}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		res, err := http.Get(r.AdminURL + "/readyz")

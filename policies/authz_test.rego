@@ -113,6 +113,12 @@ test_public_route_for_user_has_user_tier if {
 	d.rate_limit == {"tier": "standard"}
 }
 
+test_public_route_for_api_key_has_the_key_tier if {
+	d := decide(by(whoami, api_key([], "partner")))
+	d.allow
+	d.rate_limit == {"tier": "partner"}
+}
+
 test_unknown_route_denied if {
 	d := decide(by(request("GET", "/api/other", "other", {}), user("carol", ["admin"])))
 	not d.allow

@@ -52,20 +52,27 @@ var secretHeaders = []string{"authorization", "cookie", "proxy-authorization", "
 
 // Config configures the policy engine. The zero value is valid once
 // Defaults has run: the shipped folder, the shipped entrypoint, a 50ms
-// evaluation deadline and hot reload.
+// evaluation deadline and hot reload. A set comes from a folder (Dir) or
+// from a signed OPA bundle (Bundle), never both.
 type Config struct {
-	Dir         string        `yaml:"dir" jsonschema_description:"Folder of the policy set: every .rego, .json, .yaml and .yml file below it (hidden files and folders are skipped). *_test.rego files are the set's tests: they must pass before a set takes effect and are never enforced. Default policies."`
+	Dir         string        `yaml:"dir" jsonschema_description:"Folder of the policy set: every .rego, .json, .yaml and .yml file below it (hidden files and folders are skipped). *_test.rego files are the set's tests: they must pass before a set takes effect and are never enforced. Default policies, unless bundle is set: a set comes from dir or from bundle, not both."`
+	Bundle      *BundleConfig `yaml:"bundle" jsonschema_description:"Load the policy set from a signed OPA bundle (a .tar.gz file or an https URL) instead of dir; its signature is verified before anything in it is used (see docs/policy.md#bundles)."`
 	Entrypoint  string        `yaml:"entrypoint" jsonschema_description:"Rule that decides routes which name no policy of their own, e.g. data.crmgate.authz.decision (the default). It must evaluate to a decision object."`
 	EvalTimeout time.Duration `yaml:"eval_timeout" jsonschema_description:"Longest evaluation of one decision; a slower policy is a deny (policy_timeout). Default 50ms."`
 	Headers     []string      `yaml:"headers" jsonschema_description:"Request headers (case-insensitive) that the policy sees in input.request.headers, lower-cased. Default accept, accept-language, content-length, content-type, origin, referer, sec-fetch-dest, sec-fetch-mode, sec-fetch-site, user-agent, x-requested-with. Set to [] for none. Headers carrying credentials (authorization, cookie, proxy-authorization, x-api-key) are refused."`
-	Reload      string        `yaml:"reload" jsonschema_description:"watch (default): recompile the folder when a file in it changes, and switch to the new set only if it compiles and its tests pass; off: load once at start-up."`
-	Debounce    time.Duration `yaml:"debounce" jsonschema_description:"Quiet time after the last file change before a reload starts, so that a multi-file change is compiled once. Default 200ms."`
+	Reload      string        `yaml:"reload" jsonschema_description:"watch (default): recompile the folder when a file in it changes (a bundle file: when it is replaced; a bundle URL: every bundle.poll_interval), and switch to the new set only if it compiles and its tests pass; off: load once at start-up."`
+	Debounce    time.Duration `yaml:"debounce" jsonschema_description:"Quiet time after the last file change (of the folder or the bundle file) before a reload starts, so that a multi-file change is compiled once. Default 200ms."`
 	TestTimeout time.Duration `yaml:"test_timeout" jsonschema_description:"Longest run of a set's own tests (*_test.rego) before it may take effect; a slower run rejects the set. Default 30s."`
+	Shadow      *ShadowConfig `yaml:"shadow" jsonschema_description:"Shadow mode: a candidate policy set (a folder) decides every request too, off the request path and without enforcing anything; each disagreement with the active set is counted and logged with both decisions (see docs/policy.md#shadow-mode). Absent: no shadow mode."`
 }
 
 // Defaults fills unset fields with their defaults.
 func (c *Config) Defaults() {
-	if c.Dir == "" {
+	// The folder is the default source only without a bundle, so that a
+	// dir written next to a bundle is told apart from the default.
+	if c.Bundle != nil {
+		c.Bundle.Defaults()
+	} else if c.Dir == "" {
 		c.Dir = DefaultDir
 	}
 	if c.Entrypoint == "" {
@@ -86,15 +93,24 @@ func (c *Config) Defaults() {
 	if c.TestTimeout == 0 {
 		c.TestTimeout = DefaultTestTimeout
 	}
+	if c.Shadow != nil {
+		c.Shadow.Defaults()
+	}
 }
 
 // Validate reports every problem of the configuration at once. It expects
-// Defaults to have run; it does not read the folder.
+// Defaults to have run and the bundle's secret references to be resolved;
+// it reads neither the folder nor the bundle.
 func (c Config) Validate() error {
 	var errs []error
 	add := func(path, format string, args ...any) { errs = append(errs, fielderr.New(path, format, args...)) }
 
-	if c.Dir == "" {
+	if c.Bundle != nil {
+		if c.Dir != "" {
+			add("dir", "a policy set comes from dir or from bundle, not both: remove one")
+		}
+		errs = append(errs, fielderr.Prefix("bundle", c.Bundle.Validate()))
+	} else if c.Dir == "" {
 		add("dir", "required: the folder of the policy set")
 	}
 	if err := ValidateEntrypoint(c.Entrypoint); err != nil {
@@ -131,6 +147,9 @@ func (c Config) Validate() error {
 	}
 	if c.TestTimeout <= 0 {
 		add("test_timeout", "must be positive, got %s", c.TestTimeout)
+	}
+	if c.Shadow != nil {
+		errs = append(errs, fielderr.Prefix("shadow", c.Shadow.Validate(c.Dir)))
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,14 @@
 package policy
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/crmgate/crmgate/fielderr"
+	"github.com/crmgate/crmgate/secret"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -141,4 +150,149 @@ func TestNewSourceRejectsPaths(t *testing.T) {
 			t.Errorf("NewSource(%q) = nil error, want a refusal", name)
 		}
 	}
+}
+
+func TestBundleConfigDefaults(t *testing.T) {
+	c := Config{Bundle: &BundleConfig{URL: "https://bundles.example.com/crm.tar.gz"}}
+	c.Defaults()
+	want := BundleConfig{
+		URL:          "https://bundles.example.com/crm.tar.gz",
+		KeyID:        "default",
+		Algorithm:    "RS256",
+		PollInterval: 60 * time.Second,
+		Timeout:      30 * time.Second,
+		MaxBytes:     64 << 20,
+	}
+	if diff := cmp.Diff(*c.Bundle, want, cmp.AllowUnexported(secret.Ref{})); diff != "" {
+		t.Errorf("Defaults() (-got +want):\n%s", diff)
+	}
+	// With a bundle, the folder is not defaulted: a dir written next to
+	// a bundle is told apart from the default.
+	if c.Dir != "" {
+		t.Errorf("Defaults() set dir %q next to a bundle", c.Dir)
+	}
+	// Without verification nothing names a key.
+	c = Config{Bundle: &BundleConfig{File: "b.tar.gz", InsecureSkipVerify: true}}
+	c.Defaults()
+	if c.Bundle.KeyID != "" || c.Bundle.Algorithm != "" || c.Bundle.PollInterval != 0 {
+		t.Errorf("Defaults(insecure file) = %+v", *c.Bundle)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate(insecure file) = %v", err)
+	}
+}
+
+func TestBundleConfigValidate(t *testing.T) {
+	ec := ecSigner(t)
+	rs := rsaSigner(t, "RS256")
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec384 := pemKeyPair(t, "ES384", p384, &p384.PublicKey)
+	small, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs1024 := pemKeyPair(t, "RS256", small, &small.PublicKey)
+	ref := func(b []byte) secret.Ref { return secret.FromValue(b) }
+	file := func(c *Config) {
+		c.Bundle = &BundleConfig{File: "/etc/crmgate/bundle.tar.gz", PublicKey: ref(ec.pub), Algorithm: "ES256"}
+	}
+	url := func(u string) func(*Config) {
+		return func(c *Config) { c.Bundle = &BundleConfig{URL: u, PublicKey: ref(ec.pub), Algorithm: "ES256"} }
+	}
+	with := func(base func(*Config), edit func(*BundleConfig)) func(*Config) {
+		return func(c *Config) { base(c); edit(c.Bundle) }
+	}
+	tests := []struct {
+		name  string
+		edit  func(*Config)
+		paths []string
+	}{
+		{"file", file, nil},
+		{"https", url("https://bundles.example.com/crm.tar.gz?v=1"), nil},
+		{"http on loopback", url("http://127.0.0.1:8181/b.tar.gz"), nil},
+		{"http on IPv6 loopback", url("http://[::1]:8181/b.tar.gz"), nil},
+		{"http on localhost", url("http://localhost/b.tar.gz"), nil},
+		{"RSA key", with(file, func(b *BundleConfig) { b.PublicKey = ref(rs.pub); b.Algorithm = "PS512" }), nil},
+		{"certificate of an RSA key", with(file, func(b *BundleConfig) { b.PublicKey = ref(selfSignedPEM(t, rs)); b.Algorithm = "RS256" }), nil},
+		{"HMAC secret", with(file, func(b *BundleConfig) { b.PublicKey = ref(hmacSigner(t).pub); b.Algorithm = "HS256" }), nil},
+		{"exclusions", with(file, func(b *BundleConfig) { b.ExcludeFiles = []string{"README.md", "docs/*"} }), nil},
+
+		{"dir and bundle", func(c *Config) { file(c); c.Dir = "policies" }, []string{"dir"}},
+		{"neither file nor url", func(c *Config) { c.Bundle = &BundleConfig{PublicKey: ref(ec.pub), Algorithm: "ES256"} }, []string{"bundle"}},
+		{"file and url", with(file, func(b *BundleConfig) { b.URL = "https://x/b.tar.gz" }), []string{"bundle.url"}},
+		{"http elsewhere", url("http://bundles.example.com/b.tar.gz"), []string{"bundle.url"}},
+		{"http on a private address", url("http://10.0.0.1/b.tar.gz"), []string{"bundle.url"}},
+		{"user info", url("https://user:pass@bundles.example.com/b.tar.gz"), []string{"bundle.url"}},
+		{"another scheme", url("ftp://bundles.example.com/b.tar.gz"), []string{"bundle.url"}},
+		{"relative url", url("/b.tar.gz"), []string{"bundle.url"}},
+		{"no key", with(file, func(b *BundleConfig) { b.PublicKey = secret.Ref{} }), []string{"bundle.public_key"}},
+		{"a private key", with(file, func(b *BundleConfig) { b.PublicKey = ref([]byte(ec.priv)) }), []string{"bundle.public_key"}},
+		{"not PEM", with(file, func(b *BundleConfig) { b.PublicKey = ref([]byte("q8Vf2kLm9Xz4Rt7Wb1Nc6Hy3Jd5Ps0Ga8Ue2Io4Ak7")) }), []string{"bundle.public_key"}},
+		{"RSA key for ES256", with(file, func(b *BundleConfig) { b.PublicKey = ref(rs.pub) }), []string{"bundle.public_key"}},
+		{"P-384 key for ES256", with(file, func(b *BundleConfig) { b.PublicKey = ref(ec384.pub) }), []string{"bundle.public_key"}},
+		{"ECDSA key for RS256", with(file, func(b *BundleConfig) { b.Algorithm = "RS256" }), []string{"bundle.public_key"}},
+		{"RSA key of 1024 bits", with(file, func(b *BundleConfig) { b.PublicKey = ref(rs1024.pub); b.Algorithm = "RS256" }), []string{"bundle.public_key"}},
+		{"short HMAC secret", with(file, func(b *BundleConfig) { b.PublicKey = ref([]byte("short")); b.Algorithm = "HS256" }), []string{"bundle.public_key"}},
+		{"algorithm", with(file, func(b *BundleConfig) { b.Algorithm = "none" }), []string{"bundle.algorithm"}},
+		{"key id", with(file, func(b *BundleConfig) { b.KeyID = "a\nb" }), []string{"bundle.key_id"}},
+		{"exclusion syntax", with(file, func(b *BundleConfig) { b.ExcludeFiles = []string{"[", ""} }), []string{"bundle.exclude_files[0]", "bundle.exclude_files[1]"}},
+		{"insecure with verification settings", with(file, func(b *BundleConfig) {
+			b.InsecureSkipVerify = true
+			b.KeyID = "prod"
+			b.Scope = "prod"
+			b.ExcludeFiles = []string{"README.md"}
+		}), []string{"bundle.public_key", "bundle.algorithm", "bundle.key_id", "bundle.scope", "bundle.exclude_files"}},
+		{"fetch settings for a file", with(file, func(b *BundleConfig) {
+			b.PollInterval = time.Second
+			b.Timeout = time.Second
+			b.CAFile = "/etc/ssl/ca.pem"
+			b.BearerToken = ref([]byte("q8Vf2kLm9Xz4Rt7Wb1Nc6Hy3Jd5Ps0Ga8Ue2Io4Ak7"))
+		}), []string{"bundle.poll_interval", "bundle.timeout", "bundle.ca_file", "bundle.bearer_token"}},
+		{"poll too often", with(url("https://x/b.tar.gz"), func(b *BundleConfig) { b.PollInterval = 100 * time.Millisecond }), []string{"bundle.poll_interval"}},
+		{"timeout", with(url("https://x/b.tar.gz"), func(b *BundleConfig) { b.Timeout = -time.Second }), []string{"bundle.timeout"}},
+		{"max_bytes too small", with(file, func(b *BundleConfig) { b.MaxBytes = 10 }), []string{"bundle.max_bytes"}},
+		{"max_bytes too large", with(file, func(b *BundleConfig) { b.MaxBytes = 2 << 30 }), []string{"bundle.max_bytes"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Config
+			tt.edit(&c)
+			c.Defaults()
+			var got []string
+			for _, e := range fielderr.Flatten(c.Validate()) {
+				fe, ok := e.(*fielderr.Error)
+				if !ok {
+					t.Errorf("Validate error %v is not a *fielderr.Error", e)
+					continue
+				}
+				got = append(got, fe.Path)
+			}
+			slices.Sort(got)
+			want := slices.Clone(tt.paths)
+			slices.Sort(want)
+			if diff := cmp.Diff(got, want); diff != "" {
+				t.Errorf("Validate paths (-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
+// selfSignedPEM is a PEM certificate of s's key.
+func selfSignedPEM(t *testing.T, s bundleKey) []byte {
+	t.Helper()
+	block, _ := pem.Decode([]byte(s.priv))
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk := key.(crypto.Signer)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, sk.Public(), sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -13,11 +13,16 @@
 // says which (ReasonUndefined and friends) and whose Revision names the
 // set that was active.
 //
-// It does not enforce decisions (the proxy does: 403, step-up, rate
-// limits, redaction are other stages), and it does not yet hold shadow
-// evaluation, OPA bundles, decision logs or the policy CLI; those build on
-// Set and Engine: a candidate set is a second Engine (or a Set from
-// Compile) decided on the same Input.
+// A set comes from a folder or from a signed OPA bundle (ReadBundle),
+// verified by OPA's bundle reader before anything in it is compiled.
+// Shadow mode (Shadow) decides every input with a candidate set as well,
+// off the request path, and reports each disagreement without enforcing
+// it. Set.Test measures coverage and Set.Explain says which rules made a
+// decision, for the policy command; package decisionlog writes decisions
+// in OPA's decision log format.
+//
+// It does not enforce decisions: the proxy does (403, step-up, rate
+// limits, redaction are other stages).
 //
 // The contract a policy is written against, with examples, is
 // docs/policy.md.

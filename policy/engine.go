@@ -52,9 +52,12 @@ type Options struct {
 type ReloadEvent struct {
 	// Result is one of the Reload constants.
 	Result string
-	// Revision is the revision of the folder's content; empty when it
-	// could not be read.
+	// Revision is the revision of the folder's (or bundle's) content;
+	// empty when it could not be read.
 	Revision string
+	// BundleRevision is the revision the bundle's manifest states; empty
+	// for a folder.
+	BundleRevision string
 	// Previous is the revision that was active before the attempt; empty
 	// at the first load.
 	Previous string
@@ -79,6 +82,9 @@ type Engine struct {
 	inputs   *InputBuilder
 	onReload func(ReloadEvent)
 	reloads  *prometheus.CounterVec
+	// read returns the current content of the configured source: the
+	// folder (ReadSource) or the bundle (bundleLoader).
+	read func(ctx context.Context) (*Source, error)
 
 	active atomic.Pointer[Set]
 
@@ -88,8 +94,9 @@ type Engine struct {
 }
 
 // New returns an engine for cfg, which must have passed Defaults and
-// Validate. It reads nothing: Load does. It fails only when the metrics
-// cannot be registered.
+// Validate (and, with a bundle, had its secret references resolved). It
+// reads nothing, not even a bundle's CA file: Load does. It fails only
+// when the metrics cannot be registered.
 func New(cfg Config, o Options) (*Engine, error) {
 	e := &Engine{
 		cfg:      cfg,
@@ -98,11 +105,19 @@ func New(cfg Config, o Options) (*Engine, error) {
 		onReload: o.OnReload,
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crmgate_policy_reload_total",
-			Help: "Attempts to load the policy folder, by result: success, unchanged, read_error, compile_error, test_failure.",
+			Help: "Attempts to load the policy folder or bundle, by result: success, unchanged, read_error, compile_error, test_failure.",
 		}, []string{"result"}),
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Bundle != nil {
+		l := newBundleLoader(*cfg.Bundle, e.log)
+		e.read = l.read
+		// Reload and watch logs name the bundle, as they name a folder.
+		e.log = e.log.With(slog.String("bundle", l.location))
+	} else {
+		e.read = func(context.Context) (*Source, error) { return ReadSource(cfg.Dir) }
 	}
 	for _, r := range []string{ReloadSuccess, ReloadUnchanged, ReloadReadError, ReloadCompileError, ReloadTestFailure} {
 		e.reloads.WithLabelValues(r)
@@ -159,12 +174,12 @@ func (e *Engine) reload(ctx context.Context) ReloadEvent {
 		ev.Result, ev.Err = ReloadCompileError, errors.New("policy: Reload before Load")
 		return ev
 	}
-	src, err := ReadSource(e.cfg.Dir)
+	src, err := e.read(ctx)
 	if err != nil {
 		ev.Result, ev.Err = ReloadReadError, err
 		return ev
 	}
-	ev.Revision = src.Revision()
+	ev.Revision, ev.BundleRevision = src.Revision(), src.BundleRevision()
 	if prev != nil && prev.Revision() == src.Revision() && slices.Equal(prev.asked, e.entrypoints) {
 		ev.Result = ReloadUnchanged
 		return ev
@@ -200,11 +215,15 @@ func (e *Engine) report(ctx context.Context, ev ReloadEvent) {
 	e.reloads.WithLabelValues(ev.Result).Inc()
 	attrs := []slog.Attr{
 		slog.String("result", ev.Result),
-		slog.String("dir", e.cfg.Dir),
 		slog.String("revision", ev.Revision),
 		slog.String("previous", ev.Previous),
 		slog.String("active", ev.Active),
 		slog.Duration("elapsed", ev.Elapsed),
+	}
+	if e.cfg.Bundle == nil {
+		attrs = append(attrs, slog.String("dir", e.cfg.Dir))
+	} else if ev.BundleRevision != "" {
+		attrs = append(attrs, slog.String("bundle_revision", ev.BundleRevision))
 	}
 	if ev.Tests != nil {
 		attrs = append(attrs, slog.Int("tests_passed", ev.Tests.Passed))
@@ -213,7 +232,7 @@ func (e *Engine) report(ctx context.Context, ev ReloadEvent) {
 	case ReloadSuccess:
 		e.log.LogAttrs(ctx, slog.LevelInfo, "policy set active", attrs...)
 	case ReloadUnchanged:
-		e.log.LogAttrs(ctx, slog.LevelDebug, "policy folder unchanged", attrs...)
+		e.log.LogAttrs(ctx, slog.LevelDebug, "policy set unchanged", attrs...)
 	default:
 		attrs = append(attrs, slog.String("err", ev.Err.Error()))
 		msg := "policy set refused; the active set stays"

@@ -24,13 +24,17 @@ const (
 // Source is the content of a policy folder read at one moment: what a Set
 // is compiled from, and what its revision hashes. It is immutable.
 type Source struct {
-	// Dir is the folder the files were read from.
+	// Dir is the folder the files were read from; for a bundle, its file
+	// or the host and path of its URL.
 	Dir string
 	// files maps slash-separated paths relative to Dir to their content.
 	files map[string][]byte
 	// names are the keys of files, sorted.
 	names    []string
 	revision string
+	// bundleRevision is the revision the manifest of a bundle states
+	// (see BundleRevision).
+	bundleRevision string
 }
 
 // IsPolicyFile reports whether a file of a policy folder is part of the

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/crmgate/crmgate/policy"
 	"github.com/crmgate/crmgate/scope"
@@ -44,7 +45,7 @@ func testEngine(t *testing.T, rego string) *policy.Engine {
 	if err := os.WriteFile(filepath.Join(dir, "authz.rego"), []byte(rego), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := policy.Config{Dir: dir, Reload: "off"}
+	cfg := policy.Config{Dir: dir, Reload: "off", EvalTimeout: 5 * time.Second}
 	cfg.Defaults()
 	e, err := policy.New(cfg, policy.Options{})
 	if err != nil {

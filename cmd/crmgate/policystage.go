@@ -7,17 +7,28 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/crmgate/crmgate/admin"
 	"github.com/crmgate/crmgate/config"
 	"github.com/crmgate/crmgate/policy"
+	"github.com/crmgate/crmgate/proxy"
 )
+
+// policyStage is the wired policy stage: the engine, and the candidate
+// set of shadow mode when one is configured.
+type policyStage struct {
+	engine *policy.Engine
+	shadow *policy.Shadow
+}
 
 // startPolicy builds the policy engine f configures and loads its set
 // with every entrypoint the routes name: a set that does not compile or
-// whose tests fail stops the start-up (there is no last good set yet). It
+// whose tests fail stops the start-up (there is no last good set yet). A
+// shadow candidate that does not load does not: it enforces nothing, is
+// reported, and is compared from the moment a good one is in place. It
 // returns nil without a policy section.
-func startPolicy(ctx context.Context, f *config.File, log *slog.Logger, reg prometheus.Registerer, adm *admin.Server) (*policy.Engine, error) {
+func startPolicy(ctx context.Context, f *config.File, log *slog.Logger, reg prometheus.Registerer, adm *admin.Server) (*policyStage, error) {
 	if f.Policy == nil {
 		return nil, nil
 	}
@@ -33,12 +44,60 @@ func startPolicy(ctx context.Context, f *config.File, log *slog.Logger, reg prom
 	if err := e.Load(ctx, eps...); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	plog.Info("policy set loaded", "dir", f.Policy.Dir, "revision", e.Revision())
+	plog.Info("policy set loaded", "source", policySource(f.Policy), "revision", e.Revision())
 	adm.AddCheck("policy", func(context.Context) error {
 		if e.Revision() == "" {
 			return errors.New("no policy set loaded")
 		}
 		return nil
 	})
-	return e, nil
+	st := &policyStage{engine: e}
+	if f.Policy.Shadow != nil {
+		sh, err := policy.NewShadow(*f.Policy, *f.Policy.Shadow, policy.Options{Logger: plog.With("mode", "shadow"), Registerer: reg})
+		if err != nil {
+			return nil, err
+		}
+		if err := sh.Load(ctx, eps...); err != nil {
+			plog.Error("shadow mode idle: the candidate policy set did not load", "dir", f.Policy.Shadow.Dir, "err", err)
+		} else {
+			plog.Info("shadow mode on", "dir", f.Policy.Shadow.Dir, "candidate", sh.Candidate().Revision(), "active", e.Revision())
+		}
+		st.shadow = sh
+	}
+	return st, nil
+}
+
+// policySource names where the active set comes from, for logs.
+func policySource(c *policy.Config) string {
+	if c.Bundle != nil {
+		if c.Bundle.URL != "" {
+			return c.Bundle.URL
+		}
+		return c.Bundle.File
+	}
+	return c.Dir
+}
+
+// deps hands the stage to the gateway.
+func (st *policyStage) deps(d proxy.Deps) proxy.Deps {
+	if st == nil {
+		return d
+	}
+	d.Policy = st.engine
+	if st.shadow != nil {
+		d.Shadow = st.shadow
+	}
+	return d
+}
+
+// run watches the policy sources and runs the shadow comparisons until
+// ctx ends.
+func (st *policyStage) run(g *errgroup.Group, ctx context.Context) {
+	if st == nil {
+		return
+	}
+	g.Go(func() error { return st.engine.Watch(ctx) })
+	if st.shadow != nil {
+		g.Go(func() error { return st.shadow.Run(ctx) })
+	}
 }

@@ -106,10 +106,7 @@ func startGateway(ctx context.Context, f *config.File, log *slog.Logger, lns lis
 		id.close()
 		return nil, err
 	}
-	deps := api.deps(proxy.Deps{Log: log, Now: time.Now, Metrics: reg, Auth: id.auth})
-	if pol != nil {
-		deps.Policy = pol
-	}
+	deps := pol.deps(api.deps(proxy.Deps{Log: log, Now: time.Now, Metrics: reg, Auth: id.auth}))
 	gw, err := proxy.New(f.Config, deps)
 	if err != nil {
 		id.close()
@@ -143,9 +140,7 @@ func startGateway(ctx context.Context, f *config.File, log *slog.Logger, lns lis
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(gctx) })
 	g.Go(func() error { return adm.Serve(gctx) })
-	if pol != nil {
-		g.Go(func() error { return pol.Watch(gctx) })
-	}
+	pol.run(g, gctx)
 	g.Go(func() error {
 		<-gctx.Done()
 		id.close()
