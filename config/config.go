@@ -31,6 +31,7 @@ import (
 	"github.com/crmgate/crmgate/auth/bearer"
 	"github.com/crmgate/crmgate/fielderr"
 	"github.com/crmgate/crmgate/policy"
+	"github.com/crmgate/crmgate/policy/decisionlog"
 	"github.com/crmgate/crmgate/proxy"
 	"github.com/crmgate/crmgate/proxy/certs"
 	"github.com/crmgate/crmgate/ratelimit"
@@ -55,6 +56,8 @@ type File struct {
 	// Policy turns on the policy stage: every request is decided by the
 	// Rego policy set.
 	Policy *policy.Config `yaml:"policy" jsonschema_description:"Decide every request with the OPA (Rego) policy set in dir or a signed bundle (see docs/policy.md). Absent: routes are decided by configuration alone. A decision that needs a stage this gateway does not run yet (response redaction or filtering, strict audit, session actions) is a deny."`
+	// DecisionLog writes the policy's decisions in OPA's format.
+	DecisionLog *decisionlog.Config `yaml:"decision_log" jsonschema_description:"Write every policy decision in OPA's decision log format (one JSON line each), with sensitive input fields masked (see docs/policy.md#decision-log). Requires policy. Absent: no decision log."`
 }
 
 // LogConfig configures the process log.
@@ -216,6 +219,9 @@ func (f *File) Defaults() {
 	if f.Policy != nil {
 		f.Policy.Defaults()
 	}
+	if f.DecisionLog != nil {
+		f.DecisionLog.Defaults()
+	}
 }
 
 // Validate runs every package's validation, with key paths rooted at the
@@ -250,6 +256,12 @@ func (f *File) Validate() error {
 	}
 	if f.Policy != nil {
 		errs = append(errs, fielderr.Prefix("policy", f.Policy.Validate()))
+	}
+	if f.DecisionLog != nil {
+		errs = append(errs, fielderr.Prefix("decision_log", f.DecisionLog.Validate()))
+		if f.Policy == nil {
+			errs = append(errs, fielderr.New("decision_log", "logs policy decisions, but there is no policy section"))
+		}
 	}
 	for i, r := range f.Routes {
 		if r.Policy == "" {

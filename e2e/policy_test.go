@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,10 +32,11 @@ func TestShippedPolicyEnforced(t *testing.T) {
 		t.Fatalf("copying the policies: %v %s", err, out)
 	}
 	writeDealsGrant(t, candidate, true)
+	decisions := filepath.Join(t.TempDir(), "decisions.log")
 	r := startReplica(t, d, func(c string) string {
 		// A generous deadline: under the race detector an evaluation is
 		// many times slower than the 50 ms default allows for.
-		return c + fmt.Sprintf("\npolicy:\n  dir: %q\n  debounce: 50ms\n  eval_timeout: 2s\n  shadow:\n    dir: %q\n", dir, candidate)
+		return c + fmt.Sprintf("\npolicy:\n  dir: %q\n  debounce: 50ms\n  eval_timeout: 2s\n  shadow:\n    dir: %q\ndecision_log:\n  output: %q\n", dir, candidate, decisions)
 	})
 	carol, bob, alice := d.session(t, "carol"), d.session(t, "bob"), d.session(t, "alice")
 	read := d.apiKey(t, "integration-read")
@@ -91,6 +94,10 @@ func TestShippedPolicyEnforced(t *testing.T) {
 		t.Error("request lines lack the policy revision")
 	}
 
+	// The decision log holds OPA decision log events, personal fields
+	// erased.
+	checkDecisionLog(t, decisions)
+
 	// A broken edit never takes effect; the fixed one does within 2 s.
 	if err := os.WriteFile(filepath.Join(dir, "authz.rego"), []byte("package crmgate.authz\n\ndecision := {\"allow\": true} if {\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -147,6 +154,60 @@ func writeDealsGrant(t *testing.T, dir string, dropTests bool) {
 		if err := os.Remove(filepath.Join(dir, "authz_test.rego")); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// checkDecisionLog waits for bob's refused deals read in the decision log
+// at path and checks its event.
+func checkDecisionLog(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		for _, l := range strings.Split(string(b), "\n") {
+			if l == "" {
+				continue
+			}
+			var ev struct {
+				Labels     map[string]string `json:"labels"`
+				DecisionID string            `json:"decision_id"`
+				Path       string            `json:"path"`
+				Input      struct {
+					Subject map[string]any `json:"subject"`
+					Route   struct {
+						ID string `json:"id"`
+					} `json:"route"`
+				} `json:"input"`
+				Result  map[string]any               `json:"result"`
+				Bundles map[string]map[string]string `json:"bundles"`
+				Erased  []string                     `json:"erased"`
+				Custom  map[string]string            `json:"custom"`
+				Metrics map[string]float64           `json:"metrics"`
+			}
+			if err := json.Unmarshal([]byte(l), &ev); err != nil {
+				t.Fatalf("decision log line %q: %v", l, err)
+			}
+			if ev.Input.Route.ID != "deals.list" || ev.Input.Subject["id"] != "bob" {
+				continue
+			}
+			if ev.Path != "crmgate/authz/decision" || ev.DecisionID == "" || ev.Labels["id"] == "" || ev.Custom["request_id"] == "" {
+				t.Errorf("event lacks OPA's fields: %s", l)
+			}
+			if ev.Result["allow"] != false || ev.Bundles["crmgate"]["revision"] == "" || ev.Metrics["timer_rego_query_eval_ns"] <= 0 {
+				t.Errorf("event's result, revision or timing: %s", l)
+			}
+			if _, ok := ev.Input.Subject["email"]; ok || !slices.Contains(ev.Erased, "/input/subject/email") {
+				t.Errorf("the subject's email is not erased: %s", l)
+			}
+			if strings.Contains(l, "bob@") {
+				t.Errorf("the email leaks into the decision log: %s", l)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob's deals decision not in the decision log:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

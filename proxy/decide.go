@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/crmgate/crmgate/policy"
+	"github.com/crmgate/crmgate/policy/decisionlog"
 	"github.com/crmgate/crmgate/scope"
 )
 
@@ -22,6 +23,12 @@ type PolicyShadow interface {
 	Compare(in *policy.Input, entrypoint string, active policy.Decision)
 }
 
+// DecisionLogger records decisions with their input (decisionlog.Logger);
+// it must not block.
+type DecisionLogger interface {
+	Log(e decisionlog.Entry)
+}
+
 // decide asks the policy about the request (stages 6-7) and enforces the
 // answer: a deny is 403; an allow whose decision needs a stage this
 // gateway does not run yet (response redaction or row filtering, a strict
@@ -31,6 +38,9 @@ func (g *Gateway) decide(r *http.Request, s *scope.Scope, rt *route, f *forward)
 	d := g.policy.Decide(r.Context(), in, rt.cfg.Policy)
 	if g.shadow != nil {
 		g.shadow.Compare(in, rt.cfg.Policy, d)
+	}
+	if g.decisions != nil {
+		g.decisions.Log(decisionlog.Entry{Input: in, Decision: d, RequestID: s.ID})
 	}
 	reason := d.Reason
 	allow := d.Allow

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/crmgate/crmgate/policy"
+	"github.com/crmgate/crmgate/policy/decisionlog"
 	"github.com/crmgate/crmgate/scope"
 )
 
@@ -145,13 +146,19 @@ func (r *recordingShadow) Compare(in *policy.Input, entrypoint string, active po
 	r.calls = append(r.calls, shadowCall{in, entrypoint, active})
 }
 
-func TestPolicyShadowAndRevision(t *testing.T) {
+// recordingDecisionLog keeps the decision log's entries.
+type recordingDecisionLog struct{ entries []decisionlog.Entry }
+
+func (r *recordingDecisionLog) Log(e decisionlog.Entry) { r.entries = append(r.entries, e) }
+
+func TestPolicyShadowDecisionLogAndRevision(t *testing.T) {
 	up := echoUpstream(t)
 	eng := testEngine(t, testPolicy)
 	var logs bytes.Buffer
 	sh := &recordingShadow{}
+	dl := &recordingDecisionLog{}
 	g := testGatewayWith(t, up.URL, identityRoutes, Deps{
-		Auth: &fakeAuth{sub: alice()}, Policy: eng, Shadow: sh,
+		Auth: &fakeAuth{sub: alice()}, Policy: eng, Shadow: sh, DecisionLog: dl,
 		Log: slog.New(slog.NewJSONHandler(&logs, nil)),
 	})
 	if w, _ := do(g, req("GET", "/api/contacts/7")); w.Code != 200 {
@@ -168,6 +175,11 @@ func TestPolicyShadowAndRevision(t *testing.T) {
 	c := sh.calls[1]
 	if c.in.Route.ID != "contacts.list" || c.in.Subject.ID != "alice" || !c.active.Allow || c.active.Revision != eng.Revision() {
 		t.Errorf("shadow call = route %q subject %q decision %+v", c.in.Route.ID, c.in.Subject.ID, c.active)
+	}
+	// The decision log gets the same input and decision, with the
+	// request id.
+	if len(dl.entries) != 2 || dl.entries[1].Input != c.in || dl.entries[1].Decision.Revision != eng.Revision() || dl.entries[1].RequestID == "" {
+		t.Errorf("decision log entries = %+v", dl.entries)
 	}
 	var lines []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {

@@ -47,6 +47,8 @@ type Deps struct {
 	// Shadow, with Policy, compares every decision with a candidate
 	// policy set's without enforcing it; nil means no shadow mode.
 	Shadow PolicyShadow
+	// DecisionLog, with Policy, records every decision; nil means none.
+	DecisionLog DecisionLogger
 }
 
 // Gateway is the request pipeline: intake, client address, routing, IP
@@ -77,7 +79,9 @@ type Gateway struct {
 	failures *failureLimiter
 	policy   PolicyEngine
 	shadow   PolicyShadow
-	signer   *assertion.Signer // nil when assertions are off
+	// decisions is the decision log.
+	decisions DecisionLogger
+	signer    *assertion.Signer // nil when assertions are off
 	// Canonical names of the upstream identity headers.
 	userHeader, rolesHeader, emailHeader, assertionHeader string
 }
@@ -109,7 +113,7 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 		ridHeader: http.CanonicalHeaderKey(cfg.Server.RequestIDHeader),
 		auth:      d.Auth,
 	}
-	g.apiKeys, g.bearer, g.policy, g.shadow = d.APIKeys, d.Bearer, d.Policy, d.Shadow
+	g.apiKeys, g.bearer, g.policy, g.shadow, g.decisions = d.APIKeys, d.Bearer, d.Policy, d.Shadow, d.DecisionLog
 	if g.creds, err = compileCreds(cfg, d); err != nil {
 		return nil, err
 	}

@@ -12,14 +12,16 @@ import (
 	"github.com/crmgate/crmgate/admin"
 	"github.com/crmgate/crmgate/config"
 	"github.com/crmgate/crmgate/policy"
+	"github.com/crmgate/crmgate/policy/decisionlog"
 	"github.com/crmgate/crmgate/proxy"
 )
 
-// policyStage is the wired policy stage: the engine, and the candidate
-// set of shadow mode when one is configured.
+// policyStage is the wired policy stage: the engine, the candidate set of
+// shadow mode and the decision log, when they are configured.
 type policyStage struct {
-	engine *policy.Engine
-	shadow *policy.Shadow
+	engine    *policy.Engine
+	shadow    *policy.Shadow
+	decisions *decisionlog.Logger
 }
 
 // startPolicy builds the policy engine f configures and loads its set
@@ -64,6 +66,15 @@ func startPolicy(ctx context.Context, f *config.File, log *slog.Logger, reg prom
 		}
 		st.shadow = sh
 	}
+	if f.DecisionLog != nil {
+		dl, err := decisionlog.New(*f.DecisionLog, decisionlog.Options{
+			Logger: log.With("component", "decision_log"), Registerer: reg, Version: version,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("decision_log: %w", err)
+		}
+		st.decisions = dl
+	}
 	return st, nil
 }
 
@@ -87,6 +98,9 @@ func (st *policyStage) deps(d proxy.Deps) proxy.Deps {
 	if st.shadow != nil {
 		d.Shadow = st.shadow
 	}
+	if st.decisions != nil {
+		d.DecisionLog = st.decisions
+	}
 	return d
 }
 
@@ -99,5 +113,9 @@ func (st *policyStage) run(g *errgroup.Group, ctx context.Context) {
 	g.Go(func() error { return st.engine.Watch(ctx) })
 	if st.shadow != nil {
 		g.Go(func() error { return st.shadow.Run(ctx) })
+	}
+	if st.decisions != nil {
+		// Run writes what is queued when ctx ends, then returns.
+		g.Go(func() error { return st.decisions.Run(ctx) })
 	}
 }
