@@ -5,7 +5,7 @@ BIN      := bin/crmgate
 FUZZTIME ?= 60s
 BENCHTIME ?= 1s
 
-.PHONY: build demo test test-deps vet fuzz bench bench-go bench-e2e schema clean
+.PHONY: build demo test test-deps vet fuzz bench bench-go bench-e2e bench-policy schema clean
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/crmgate
@@ -41,14 +41,18 @@ fuzz:
 	  done; \
 	done
 
-## bench: Go micro-benchmarks, then the end-to-end harness in bench/
-bench: bench-go bench-e2e
+## bench: Go micro-benchmarks, the end-to-end harness in bench/, then embedded policy decisions vs. an OPA server
+bench: bench-go bench-e2e bench-policy
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
 bench-e2e:
 	./bench/run
+
+## bench-policy: decisions of the embedded policy engine vs. an OPA server on loopback (POLICY_BENCH_FLAGS=-quick for a short run)
+bench-policy:
+	$(GO) run ./bench/cmd/policycompare $(POLICY_BENCH_FLAGS)
 
 schema:
 	@$(GO) run ./cmd/crmgate config schema

@@ -189,6 +189,10 @@ func scanTarball(raw []byte, maxBytes int64) (names []string, sigs []byte, err e
 	tooBig := func() error { return fmt.Errorf("decompresses to more than max_bytes (%d)", maxBytes) }
 	tr := tar.NewReader(lr)
 	seen := map[string]bool{}
+	// declared is the sum of the entries' stated sizes: OPA's reader
+	// allocates what an entry states, so the sum is bounded as the
+	// decompressed stream is.
+	var declared int64
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -202,6 +206,13 @@ func scanTarball(raw []byte, maxBytes int64) (names []string, sigs []byte, err e
 		}
 		if err := checkEntryName(h.Name); err != nil {
 			return nil, nil, err
+		}
+		// A sparse entry states a size its archive bytes do not hold
+		// (its holes read as zeros): a bomb that max_bytes would not see.
+		for k := range h.PAXRecords {
+			if strings.HasPrefix(k, "GNU.sparse.") {
+				return nil, nil, fmt.Errorf("%q is a sparse file; a bundle holds only plain files", h.Name)
+			}
 		}
 		switch h.Typeflag {
 		case tar.TypeReg:
@@ -219,7 +230,10 @@ func scanTarball(raw []byte, maxBytes int64) (names []string, sigs []byte, err e
 			return nil, nil, fmt.Errorf("more than %d files", maxFiles)
 		case h.Size > maxFileBytes:
 			return nil, nil, fmt.Errorf("%q: %d bytes, at most %d are allowed per file", h.Name, h.Size, maxFileBytes)
+		case h.Size < 0 || declared+h.Size > maxBytes:
+			return nil, nil, tooBig()
 		}
+		declared += h.Size
 		seen[clean] = true
 		names = append(names, name)
 		var dst io.Writer = io.Discard
@@ -287,7 +301,9 @@ func checkExclusions(names, patterns []string) error {
 // isBundleContent reports whether OPA's bundle reader loads a file of
 // that name.
 func isBundleContent(name string) bool {
-	if strings.HasSuffix(name, bundle.RegoExt) {
+	// OPA's reader takes any name ending in .manifest (or .manifest.pb)
+	// for the manifest.
+	if strings.HasSuffix(name, bundle.RegoExt) || strings.HasSuffix(name, bundle.ManifestExt) || strings.HasSuffix(name, bundle.ManifestProtoExt) {
 		return true
 	}
 	switch path.Base(name) {

@@ -3,6 +3,7 @@ package policy
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -265,4 +266,43 @@ func checkVerificationKey(alg string, key []byte) error {
 		return fmt.Errorf("a %T cannot verify %s", pub, alg)
 	}
 	return nil
+}
+
+// StandInVerificationKey returns a freshly generated key of the kind alg
+// verifies with ("" is DefaultBundleAlgorithm): a PEM public key, or
+// random bytes for HS*. Tools that check a configuration without reading
+// its secrets give it in place of public_key; it verifies nothing anyone
+// signed.
+func StandInVerificationKey(alg string) ([]byte, error) {
+	if alg == "" {
+		alg = DefaultBundleAlgorithm
+	}
+	var pub any
+	switch {
+	case strings.HasPrefix(alg, "HS"):
+		b := make([]byte, minHMACBytes)
+		_, err := rand.Read(b)
+		return b, err
+	case strings.HasPrefix(alg, "RS"), strings.HasPrefix(alg, "PS"):
+		k, err := rsa.GenerateKey(rand.Reader, minRSABits)
+		if err != nil {
+			return nil, err
+		}
+		pub = &k.PublicKey
+	default:
+		curve := map[string]elliptic.Curve{"ES256": elliptic.P256(), "ES384": elliptic.P384(), "ES512": elliptic.P521()}[alg]
+		if curve == nil {
+			return nil, fmt.Errorf("algorithm %q has no key kind", alg)
+		}
+		k, err := ecdsa.GenerateKey(curve, rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		pub = &k.PublicKey
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
 }

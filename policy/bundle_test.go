@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"strconv"
 	"strings"
@@ -211,6 +212,7 @@ func TestReadBundleRefuses(t *testing.T) {
 			return tarGz(t, tarEntry{name: "/data.json", body: `{"x": "` + strings.Repeat("A", 4<<20) + `"}`})
 		}, func(c *BundleConfig) { c.MaxBytes = 1 << 20 }, "decompresses to more than max_bytes (1048576)"},
 		{"a header claiming a huge file", func() []byte { return hugeHeader(t) }, nil, "at most 16777216 are allowed per file"},
+		{"sparse files, whose holes decompress from nothing", func() []byte { return sparseBomb(t, 150) }, nil, "is a sparse file"},
 		{"too many files", func() []byte {
 			es := make([]tarEntry, maxFiles+1)
 			for i := range es {
@@ -261,6 +263,58 @@ func hugeHeader(t testing.TB) []byte {
 	return gzipBytes(t, hdr.Bytes()[:512])
 }
 
+// sparseBomb is a tarball of n PAX (GNU 1.0) sparse files of 16 MiB - 1
+// bytes each that are all hole: a few kilobytes compressed, whose files
+// Go's tar reader expands and OPA's loader would allocate in full before
+// any signature is checked.
+func sparseBomb(t testing.TB, n int) []byte {
+	t.Helper()
+	block := func(name string, typ byte, size int64) []byte {
+		b := make([]byte, 512)
+		copy(b[0:100], name)
+		copy(b[100:108], "0000644\x00")
+		copy(b[108:116], "0000000\x00")
+		copy(b[116:124], "0000000\x00")
+		copy(b[124:136], fmt.Sprintf("%011o\x00", size))
+		copy(b[136:148], "00000000000\x00")
+		b[156] = typ
+		copy(b[257:263], "ustar\x00")
+		copy(b[263:265], "00")
+		copy(b[148:156], "        ")
+		sum := 0
+		for _, c := range b {
+			sum += int(c)
+		}
+		copy(b[148:156], fmt.Sprintf("%06o\x00 ", sum))
+		return b
+	}
+	pad := func(b []byte) []byte { return append(b, make([]byte, (512-len(b)%512)%512)...) }
+	record := func(k, v string) string {
+		s := " " + k + "=" + v + "\n"
+		for n := len(s); ; {
+			r := strconv.Itoa(n) + s
+			if len(r) == n {
+				return r
+			}
+			n = len(r)
+		}
+	}
+	const size = 16<<20 - 1
+	var raw bytes.Buffer
+	for i := range n {
+		name := fmt.Sprintf("f%05d.txt", i)
+		pax := record("GNU.sparse.major", "1") + record("GNU.sparse.minor", "0") +
+			record("GNU.sparse.name", name) + record("GNU.sparse.realsize", strconv.Itoa(size))
+		raw.Write(block("PaxHeaders/"+name, tar.TypeXHeader, int64(len(pax))))
+		raw.Write(pad([]byte(pax)))
+		m := pad([]byte("1\n" + strconv.Itoa(size) + "\n0\n"))
+		raw.Write(block("GNUSparseFile.0/"+name, tar.TypeReg, int64(len(m))))
+		raw.Write(m)
+	}
+	raw.Write(make([]byte, 1024))
+	return gzipBytes(t, raw.Bytes())
+}
+
 // A signature that names no key, as opa build --claims-file writes one,
 // is checked with key_id's key; one that names a key must name that one.
 func TestReadBundleKeyID(t *testing.T) {
@@ -299,6 +353,16 @@ func TestReadBundleExcludedFile(t *testing.T) {
 	c.ExcludeFiles = []string{"README.md"}
 	if _, err := readBundleBytes(b, c); err != nil {
 		t.Errorf("ReadBundle(README excluded) = %v", err)
+	}
+	// OPA's reader takes any name ending in .manifest for the manifest:
+	// an exclusion may not let an unsigned one in.
+	b = signedTarball(t, s, bundleFiles("v1"), signOpts{}, func(m map[string]string) {
+		delete(m, ".manifest")
+		m["README.manifest"] = `{"revision": "forged"}`
+	})
+	c.ExcludeFiles = []string{"README*"}
+	if src, err := readBundleBytes(b, c); err == nil || !strings.Contains(err.Error(), "exempts README.manifest") {
+		t.Errorf("ReadBundle(unsigned README.manifest excluded) = %v, %v; want a refusal", src, err)
 	}
 }
 

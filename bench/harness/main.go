@@ -50,10 +50,12 @@ func main() {
 	// procs.stop; a kill -9 still takes the children along (sysProcAttr).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	// Read before stop, which cancels ctx as well.
+	interrupted := ctx.Err() != nil
 	stop()
 	switch {
 	case err == nil:
-	case ctx.Err() != nil:
+	case interrupted:
 		fmt.Fprintln(os.Stderr, "bench: interrupted; every process it started has been stopped")
 		os.Exit(130)
 	case errors.Is(err, errUsage):

@@ -303,3 +303,35 @@ decision := {"allow": true, "redacts": [input.route.id]} if input.route.id == "x
 		t.Errorf("check without DIR = %v, want a usage error", err)
 	}
 }
+
+// A configuration whose policy comes from a signed bundle is checked with
+// a stand-in public key of the configured algorithm, and the decision is
+// made within its eval_timeout, as the gateway makes it.
+func TestPolicyEvalBundleConfigAndDeadline(t *testing.T) {
+	cfg := demoConfigFile(t)
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, alg := range []string{"RS256", "ES384", "HS256"} {
+		p := filepath.Join(t.TempDir(), "bundle.yaml")
+		conf := string(b) + "\npolicy:\n  eval_timeout: 1s\n  bundle:\n    file: /no/such/bundle.tar.gz\n    public_key: file:/no/such/verify.pem\n    algorithm: " + alg + "\n"
+		if err := os.WriteFile(p, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, stderr, err := runPolicy(t, "eval", "../../policies", "-c", p, "--request", "GET /api/contacts/7", "--as", "alice", "--role", "sales", "--explain", "none")
+		if err != nil || !strings.Contains(out, `"allow": true`) {
+			t.Errorf("%s: eval with a bundle configuration = %v\n%s%s", alg, err, out, stderr)
+		}
+	}
+	slow := writePolicy(t, map[string]string{"authz.rego": `package crmgate.authz
+
+decision := {"allow": true, "reason": "slow"} if {
+	count([x | some x in numbers.range(1, 3000000)]) > 0
+}
+`})
+	out, stderr, err := runPolicy(t, "eval", slow, "--request", "GET /x", "--as", "alice", "--route", "r", "--explain", "none")
+	if err == nil || !strings.Contains(out, "policy_timeout") {
+		t.Errorf("a policy slower than the gateway's deadline: err %v\n%s%s", err, out, stderr)
+	}
+}

@@ -13,14 +13,17 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
+	"github.com/goccy/go-yaml"
+
 	"github.com/crmgate/crmgate/config"
 	"github.com/crmgate/crmgate/policy"
 	"github.com/crmgate/crmgate/proxy/assertion"
 	"github.com/crmgate/crmgate/secret"
 )
 
-// evalTimeout bounds one explained evaluation: generous, since the CLI
-// traces it (the gateway's own deadline is policy.eval_timeout).
+// evalTimeout bounds the traced evaluation that explains a decision:
+// generous, since tracing is slow. The decision itself is made within the
+// gateway's deadline (policy.eval_timeout of -c, else its default).
 const evalTimeout = 10 * time.Second
 
 // explainNone turns the explanation off: the output is the JSON alone.
@@ -59,6 +62,9 @@ func cmdPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 	var in *policy.Input
 	ep := ""
+	// The decision is made within the gateway's deadline, so that a
+	// policy too slow for it is the timeout deny the gateway would give.
+	deadline := policy.DefaultEvalTimeout
 	if len(f.entrypoint) == 1 {
 		ep = f.entrypoint[0]
 	}
@@ -79,6 +85,9 @@ func cmdPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 		if ep == "" {
 			ep = req.entrypoint
 		}
+		if req.evalTimeout > 0 {
+			deadline = req.evalTimeout
+		}
 	default:
 		return usageError(stderr, "eval", "give the request: --request 'METHOD PATH' --as WHO, or --input FILE")
 	}
@@ -90,14 +99,19 @@ func cmdPolicyEval(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	ectx, cancel := context.WithTimeout(ctx, evalTimeout)
-	defer cancel()
-	var d policy.Decision
+	d := set.Decide(ctx, in, ep, deadline)
 	var ex *policy.Explanation
-	if f.explain == explainNone {
-		d = set.Decide(ectx, in, ep, evalTimeout)
-	} else if d, ex, err = set.Explain(ectx, in, ep, f.explain); err != nil {
-		return err
+	if f.explain != explainNone {
+		ectx, cancel := context.WithTimeout(ctx, evalTimeout)
+		defer cancel()
+		var traced policy.Decision
+		if traced, ex, err = set.Explain(ectx, in, ep, f.explain); err != nil {
+			return err
+		}
+		if d.Reason == policy.ReasonTimeout && traced.Reason != policy.ReasonTimeout {
+			fmt.Fprintf(stderr, "note: the policy needs more than the gateway's eval_timeout (%s) here; given %s it would decide allow=%v (%s)\n",
+				deadline, evalTimeout, traced.Allow, traced.Reason)
+		}
 	}
 
 	enc := json.NewEncoder(stdout)
@@ -173,17 +187,38 @@ func readInput(path string) (*policy.Input, error) {
 
 // loadPolicyConfig loads a gateway configuration for its routes and
 // policy section, as `crmgate config validate` checks it, except that no
-// secret is read: a freshly generated signing key stands in for each, so
-// that the secret files and variables of a deployment need not exist
-// where its policy is evaluated. Problems are printed to stderr.
+// secret is read: a freshly generated key stands in for each (a public key
+// suiting policy.bundle.algorithm for the bundle's public_key, a signing
+// key for the others), so that the secret files and variables of a
+// deployment need not exist where its policy is evaluated. Problems are
+// printed to stderr.
 func loadPolicyConfig(path string, stderr io.Writer) (*config.File, error) {
-	standIn := func() ([]byte, error) { return assertion.GenerateKeyPEM() }
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var peek struct {
+		Policy struct {
+			Bundle struct {
+				PublicKey string `yaml:"public_key"`
+				Algorithm string `yaml:"algorithm"`
+			} `yaml:"bundle"`
+		} `yaml:"policy"`
+	}
+	_ = yaml.Unmarshal(raw, &peek) // config.Load reports a malformed file
+	bundleKey := peek.Policy.Bundle.PublicKey
+	standIn := func(ref string) ([]byte, error) {
+		if bundleKey != "" && ref == bundleKey {
+			return policy.StandInVerificationKey(peek.Policy.Bundle.Algorithm)
+		}
+		return assertion.GenerateKeyPEM()
+	}
 	res := secret.Resolver{
-		LookupEnv: func(string) (string, bool) {
-			b, err := standIn()
+		LookupEnv: func(name string) (string, bool) {
+			b, err := standIn("env:" + name)
 			return string(b), err == nil
 		},
-		ReadFile: func(string) ([]byte, error) { return standIn() },
+		ReadFile: func(file string) ([]byte, error) { return standIn("file:" + file) },
 	}
 	f, err := config.Load(path, res)
 	if err != nil {

@@ -82,6 +82,9 @@ func (r *requestFlags) setFlags(fs *flag.FlagSet) []string { return flagNames(fs
 type evalRequest struct {
 	input      *policy.Input
 	entrypoint string
+	// evalTimeout is the configuration's policy.eval_timeout, 0 without
+	// one.
+	evalTimeout time.Duration
 }
 
 // build makes the input the gateway would build for the request: routing
@@ -186,11 +189,14 @@ func (r *requestFlags) build(stderr io.Writer) (*evalRequest, error) {
 	}
 	in := policy.NewInputBuilder(allow, nil).Build(sc, hreq)
 
-	ep := rm.Route.Policy
-	if ep == "" && f != nil && f.Policy != nil {
-		ep = f.Policy.Entrypoint
+	er := &evalRequest{input: in, entrypoint: rm.Route.Policy}
+	if f != nil && f.Policy != nil {
+		if er.entrypoint == "" {
+			er.entrypoint = f.Policy.Entrypoint
+		}
+		er.evalTimeout = f.Policy.EvalTimeout
 	}
-	return &evalRequest{input: in, entrypoint: ep}, nil
+	return er, nil
 }
 
 // allowableHeader refuses the headers that carry credentials, which the
