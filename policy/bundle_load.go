@@ -181,6 +181,12 @@ func bundleClient(c BundleConfig) (*http.Client, error) {
 			if err := checkBundleURL(req.URL.String()); err != nil {
 				return fmt.Errorf("redirect refused: %w", err)
 			}
+			// No downgrade: an https server may not send the gateway to
+			// plain http (which checkBundleURL allows for loopback
+			// addresses, where it would reach local services).
+			if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+				return fmt.Errorf("redirect refused: from https to %s", req.URL.Scheme)
+			}
 			return nil
 		},
 	}, nil

@@ -469,6 +469,26 @@ func TestBundleURLFailures(t *testing.T) {
 		bs := newBundleServer(t, false, good)
 		newBundleEngine(t, bs.config(s), true)
 	})
+	t.Run("a redirect from https to http", func(t *testing.T) {
+		// The plain server is a local service the https server points
+		// the gateway at; it even serves a good bundle.
+		local := newBundleServer(t, false, good)
+		redirector := httptest.NewTLSServer(http.RedirectHandler(local.srv.URL+"/bundles/crm.tar.gz", http.StatusFound))
+		t.Cleanup(redirector.Close)
+		c := local.config(s)
+		c.URL = redirector.URL + "/bundle.tar.gz"
+		c.CAFile = filepath.Join(t.TempDir(), "ca.pem")
+		if err := os.WriteFile(c.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: redirector.Certificate().Raw}), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		be, err := newBundleEngine(t, c, false)
+		if err == nil || !strings.Contains(err.Error(), "from https to http") || be.e.Active() != nil {
+			t.Errorf("Load = %v, want the downgrade refused", err)
+		}
+		if local.gets.Load() != 0 {
+			t.Errorf("the local service was called %d times", local.gets.Load())
+		}
+	})
 }
 
 // A URL is polled, and what it serves takes effect when it changes.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -82,7 +83,11 @@ func startPolicy(ctx context.Context, f *config.File, log *slog.Logger, reg prom
 func policySource(c *policy.Config) string {
 	if c.Bundle != nil {
 		if c.Bundle.URL != "" {
-			return c.Bundle.URL
+			// Without the query, which may hold a presigned credential.
+			if u, err := url.Parse(c.Bundle.URL); err == nil {
+				return u.Scheme + "://" + u.Host + u.EscapedPath()
+			}
+			return "bundle url"
 		}
 		return c.Bundle.File
 	}
