@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/crmgate/crmgate/auth/stepup"
 	"github.com/crmgate/crmgate/session"
 )
 
@@ -128,6 +129,24 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		rp.loginFailed(w, r, http.StatusBadRequest, ReasonAccessToken, err)
 		return
 	}
+	if su := pl.StepUp; su != nil {
+		// A step-up must end with the same user, authenticated as
+		// strongly and as recently as asked; the provider's word that it
+		// tried is not enough. The session stays as it was otherwise.
+		if claims.Subject != su.Subject {
+			rp.stepUpFailed(w, r, su.Subject, ReasonStepUpSubject, fmt.Errorf("step-up of %q ended as %q", su.Subject, claims.Subject))
+			return
+		}
+		req := stepup.Required{ACR: su.ACR}
+		if pl.MaxAge != nil {
+			req.MaxAge = time.Duration(*pl.MaxAge) * time.Second
+		}
+		a := stepup.Authentication{ACR: claims.ACR, AMR: claims.AMR, AuthTime: claims.AuthTime.value()}
+		if ok, why := rp.levels.Satisfies(a, req, rp.now()); !ok {
+			rp.stepUpFailed(w, r, su.Subject, ReasonStepUpWeak, errors.New(why))
+			return
+		}
+	}
 	var info map[string]any
 	if rp.cfg.UserInfo {
 		if info, err = rp.userInfo(ctx, p, tok, claims.Subject); err != nil {
@@ -152,7 +171,11 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	if claims.SID != "" {
 		rp.sids.add(claims.SID, rec.Hash(), rec.Expires, rp.now())
 	}
-	rp.emit(r, Event{Type: EventLoginSuccess, Subject: rec.UserID, SessionHash: rec.Hash()})
+	if pl.StepUp != nil {
+		rp.emit(r, Event{Type: EventStepUpSuccess, Subject: rec.UserID, SessionHash: rec.Hash()})
+	} else {
+		rp.emit(r, Event{Type: EventLoginSuccess, Subject: rec.UserID, SessionHash: rec.Hash()})
+	}
 	ret, _ := SafeReturn(pl.Return)
 	http.Redirect(w, r, ret, http.StatusSeeOther)
 }

@@ -18,6 +18,7 @@ const (
 	DefaultRedirectPath          = "/.crmgate/callback"
 	DefaultLogoutPath            = "/.crmgate/logout"
 	DefaultBackChannelLogoutPath = "/.crmgate/backchannel-logout"
+	DefaultStepUpPath            = "/.crmgate/step-up"
 	DefaultLoginCookieName       = "__Host-crmgate-login"
 	DefaultRolesClaim            = "roles"
 	DefaultLoginTTL              = 10 * time.Minute
@@ -45,6 +46,7 @@ type Config struct {
 	RedirectPath          string `yaml:"redirect_path" jsonschema_description:"Path of the authorization callback (redirect_uri). Default /.crmgate/callback."`
 	LogoutPath            string `yaml:"logout_path" jsonschema_description:"Path of the logout endpoint (POST with a CSRF token; GET shows a confirmation form). Default /.crmgate/logout."`
 	BackChannelLogoutPath string `yaml:"backchannel_logout_path" jsonschema_description:"Path of the OpenID Back-Channel Logout endpoint registered at the provider. Default /.crmgate/backchannel-logout."`
+	StepUpPath            string `yaml:"step_up_path" jsonschema_description:"Path that starts a step-up (a fresh, stronger sign-in the policy asks for) from a link, and below it (/done) the page that follows one for an action to repeat. Default /.crmgate/step-up."`
 
 	Scopes      []string `yaml:"scopes" jsonschema_description:"Scopes requested at login; must include openid. Default openid profile email offline_access."`
 	SigningAlgs []string `yaml:"signing_algs" jsonschema_description:"Algorithms accepted for ID and logout token signatures, never taken from the token itself (RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA). Default RS256 ES256."`
@@ -77,6 +79,7 @@ func (c *Config) Defaults() {
 	setStr(&c.RedirectPath, DefaultRedirectPath)
 	setStr(&c.LogoutPath, DefaultLogoutPath)
 	setStr(&c.BackChannelLogoutPath, DefaultBackChannelLogoutPath)
+	setStr(&c.StepUpPath, DefaultStepUpPath)
 	if c.Scopes == nil {
 		c.Scopes = []string{"openid", "profile", "email", "offline_access"}
 	}
@@ -144,6 +147,7 @@ func (c Config) Validate() error {
 	paths := map[string]string{}
 	for _, p := range []struct{ key, val string }{
 		{"redirect_path", c.RedirectPath}, {"logout_path", c.LogoutPath}, {"backchannel_logout_path", c.BackChannelLogoutPath},
+		{"step_up_path", c.StepUpPath},
 	} {
 		if !pathRe.MatchString(p.val) || strings.Contains(p.val, "/../") || strings.HasSuffix(p.val, "/..") || strings.Contains(p.val, "/./") {
 			add(p.key, "%q is not an absolute path of plain segments (e.g. /.crmgate/callback)", p.val)

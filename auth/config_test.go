@@ -31,7 +31,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	want := Config{
 		Issuer: c.Issuer, ClientID: c.ClientID, ClientSecret: c.ClientSecret, ExternalURL: c.ExternalURL,
-		RedirectPath: "/.crmgate/callback", LogoutPath: "/.crmgate/logout", BackChannelLogoutPath: "/.crmgate/backchannel-logout",
+		RedirectPath: "/.crmgate/callback", LogoutPath: "/.crmgate/logout", BackChannelLogoutPath: "/.crmgate/backchannel-logout", StepUpPath: "/.crmgate/step-up",
 		Scopes:          []string{"openid", "profile", "email", "offline_access"},
 		SigningAlgs:     []string{"RS256", "ES256"},
 		Roles:           RolesConfig{Claim: "roles"},

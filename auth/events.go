@@ -17,6 +17,9 @@ const (
 	EventLogout            = "auth.logout"
 	EventBackChannelLogout = "auth.backchannel_logout"
 	EventRefreshFailure    = "auth.refresh.failure"
+	EventStepUpRequest     = "auth.step_up.request"
+	EventStepUpSuccess     = "auth.step_up.success"
+	EventStepUpFailure     = "auth.step_up.failure"
 )
 
 // Reasons of failure events: fixed codes, so that nothing a client or the
@@ -42,6 +45,9 @@ const (
 	ReasonRefreshUnavailable = "refresh_unavailable"
 	ReasonLocal              = "local"
 	ReasonProviderLogout     = "provider_logout"
+	ReasonStepUpSubject      = "step_up_other_user"
+	ReasonStepUpWeak         = "step_up_too_weak"
+	ReasonStepUpNoSession    = "step_up_no_session"
 )
 
 // Event is a security event of the relying party. It never carries a token,

@@ -23,6 +23,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/crmgate/crmgate/auth/stepup"
 	"github.com/crmgate/crmgate/demo/idp"
 	"github.com/crmgate/crmgate/internal/browsertest"
 	"github.com/crmgate/crmgate/internal/clocktest"
@@ -58,7 +59,9 @@ var testUsers = []testUser{
 // envOpts adjusts an env.
 type envOpts struct {
 	cfg func(*Config)
-	idp func(*idp.Config)
+	// levels replaces the default step-up levels.
+	levels *stepup.Config
+	idp    func(*idp.Config)
 	// stub serves a scripted provider (stubOP) instead of the dev IdP.
 	stub bool
 	// stubNoIss keeps the stub from advertising RFC 9207 support.
@@ -91,6 +94,8 @@ type env struct {
 
 	mu           sync.Mutex
 	logoutTokens []string // logout_token values that reached the RP
+	// actions counts what /sensitive carried out.
+	actions atomic.Int32
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -194,7 +199,11 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if o.cfg != nil {
 		o.cfg(&e.cfg)
 	}
-	e.rp = New(e.cfg, sm, e.idpSrv.Client(), slog.New(e.logs), e.clock.Now, WithEventSink(e.events))
+	opts := []Option{WithEventSink(e.events)}
+	if o.levels != nil {
+		opts = append(opts, WithStepUpLevels(*o.levels))
+	}
+	e.rp = New(e.cfg, sm, e.idpSrv.Client(), slog.New(e.logs), e.clock.Now, opts...)
 	e.rp.retryMin, e.rp.retryMax = 20*time.Millisecond, 100*time.Millisecond
 
 	h := e.app()
@@ -258,6 +267,27 @@ func (e *env) app() http.Handler {
 	})
 	mux.HandleFunc("GET /login-to", func(w http.ResponseWriter, r *http.Request) {
 		e.rp.Login(w, r, r.URL.Query().Get("return"))
+	})
+	// /sensitive needs mfa within 5 minutes (/sensitive?acr=L: level L),
+	// as a policy's step-up decision would; its actions are counted.
+	mux.HandleFunc("/sensitive", func(w http.ResponseWriter, r *http.Request) {
+		sub, _, err := e.rp.Identify(r)
+		if err != nil {
+			e.rp.Challenge(w, r)
+			return
+		}
+		req := stepup.Required{ACR: "mfa", MaxAge: 5 * time.Minute}
+		if l := r.URL.Query().Get("acr"); l != "" {
+			req.ACR = l
+		}
+		a := stepup.Authentication{ACR: sub.ACR, AMR: sub.AMR, AuthTime: sub.AuthTime}
+		if ok, _ := e.rp.levels.Satisfies(a, req, e.clock.Now()); !ok {
+			e.rp.StepUp(w, r, sub.ID, req)
+			return
+		}
+		e.actions.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(whoami{Path: r.URL.RequestURI(), Subject: sub.ID, ACR: sub.ACR, AMR: sub.AMR, AuthTime: sub.AuthTime})
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		sub, rec, err := e.rp.Identify(r)

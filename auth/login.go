@@ -19,6 +19,18 @@ type loginOptions struct {
 	acr         []string
 	maxAge      *time.Duration
 	promptLogin bool
+	stepUp      *pendingStepUp
+}
+
+// withStepUp makes the login a step-up of subject to level acr: the
+// provider is asked for acr and a fresh sign-in, and the callback refuses
+// a token of another user or of a weaker authentication.
+func withStepUp(acr, subject string) LoginOption {
+	return func(o *loginOptions) {
+		o.acr = append(o.acr, acr)
+		o.promptLogin = true
+		o.stepUp = &pendingStepUp{ACR: acr, Subject: subject}
+	}
 }
 
 // WithACRValues asks for one of the authentication context classes, in
@@ -71,6 +83,7 @@ func (rp *RP) Login(w http.ResponseWriter, r *http.Request, returnTo string, opt
 		Return:   ret,
 		Created:  now.Unix(),
 		Expires:  now.Add(rp.cfg.LoginTTL).Unix(),
+		StepUp:   o.stepUp,
 	}
 	params := []oauth2.AuthCodeOption{
 		// PKCE with S256 always (RFC 7636 §4.2, RFC 9700 §2.1.1): a code

@@ -27,6 +27,9 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <button type="submit">Sign out</button>
 </form>
 {{- end}}
+{{- if .Link}}
+<p><a href="{{.Link}}">{{.LinkText}}</a></p>
+{{- end}}
 {{- if .RequestID}}
 <p><small>Request id: {{.RequestID}}</small></p>
 {{- end}}
@@ -35,6 +38,9 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 
 type pageData struct {
 	Title, Message, Action, CSRF, RequestID string
+	// Link, when set, is a same-origin path shown as a link reading
+	// LinkText.
+	Link, LinkText string
 }
 
 func render(w http.ResponseWriter, r *http.Request, status int, d pageData) {

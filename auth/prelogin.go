@@ -29,6 +29,15 @@ type pendingLogin struct {
 	Expires  int64  `json:"e"` // unix seconds
 	// MaxAge is the max_age requested (seconds), nil when none was.
 	MaxAge *int64 `json:"m,omitempty"`
+	// StepUp is set when the login is a step-up of a signed-in user.
+	StepUp *pendingStepUp `json:"u,omitempty"`
+}
+
+// pendingStepUp is what the callback of a step-up checks: the same user,
+// now authenticated at ACR.
+type pendingStepUp struct {
+	ACR     string `json:"a"`
+	Subject string `json:"s"`
 }
 
 var (

@@ -20,6 +20,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/crmgate/crmgate/auth/stepup"
 	"github.com/crmgate/crmgate/session"
 )
 
@@ -49,6 +50,8 @@ type RP struct {
 	log      *slog.Logger
 	now      func() time.Time
 	events   EventSink
+	// levels decides whether an authentication satisfies a step-up.
+	levels stepup.Config
 
 	redirectURL string
 	origin      string      // of ExternalURL, as browsers send it in Origin
@@ -85,6 +88,12 @@ type provider struct {
 
 // Option adjusts an RP at construction.
 type Option func(*RP)
+
+// WithStepUpLevels sets the levels of authentication strength step-ups
+// are checked against (stepup.Config); the default is its Defaults.
+func WithStepUpLevels(c stepup.Config) Option {
+	return func(rp *RP) { rp.levels = c }
+}
 
 // WithEventSink sends the RP's security events to s instead of the log.
 func WithEventSink(s EventSink) Option {
@@ -125,6 +134,7 @@ func New(cfg Config, sessions *session.Manager, client *http.Client, log *slog.L
 		jtis:        newOnceCache(maxReplayEntries),
 		sids:        newSIDIndex(maxReplayEntries),
 	}
+	rp.levels.Defaults()
 	for _, o := range opts {
 		o(rp)
 	}
@@ -317,7 +327,8 @@ func (rp *RP) Handler() http.Handler { return rp.handler }
 
 // Owns reports whether path is one of the endpoints Handler serves.
 func (rp *RP) Owns(path string) bool {
-	return path == rp.cfg.RedirectPath || path == rp.cfg.LogoutPath || path == rp.cfg.BackChannelLogoutPath
+	return path == rp.cfg.RedirectPath || path == rp.cfg.LogoutPath || path == rp.cfg.BackChannelLogoutPath ||
+		path == rp.cfg.StepUpPath || path == rp.stepUpDonePath()
 }
 
 func (rp *RP) routes() http.Handler {
@@ -331,5 +342,7 @@ func (rp *RP) routes() http.Handler {
 	mux.HandleFunc("GET "+rp.cfg.LogoutPath, rp.logoutPage)
 	mux.HandleFunc("POST "+rp.cfg.LogoutPath, rp.logout)
 	mux.HandleFunc("POST "+rp.cfg.BackChannelLogoutPath, rp.backChannelLogout)
+	mux.HandleFunc("GET "+rp.cfg.StepUpPath, rp.stepUpStart)
+	mux.HandleFunc("GET "+rp.stepUpDonePath(), rp.stepUpDone)
 	return mux
 }

@@ -53,7 +53,7 @@ func TestShippedPolicyEnforced(t *testing.T) {
 		{"finance reads invoices", "/api/invoices", []string{"Cookie", bob}, 200},
 		{"finance may not read deals", "/api/deals", []string{"Cookie", bob}, 403},
 		{"sales reads contacts only redacted, which this gateway cannot do yet", "/api/contacts/1", []string{"Cookie", alice}, 403},
-		{"admin pages need a recent second factor", "/api/admin/users", []string{"Cookie", carol}, 403},
+		{"admin pages need a recent second factor: a script is told to step up", "/api/admin/users", []string{"Cookie", carol}, 401},
 		{"an API key within its scope", "/api/deals", []string{"X-API-Key", read}, 200},
 		{"an API key outside its scope", "/api/invoices", []string{"X-API-Key", read}, 403},
 		{"public diagnostics", "/api/whoami", nil, 200},

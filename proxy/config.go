@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/crmgate/crmgate/auth/apikey"
+	"github.com/crmgate/crmgate/auth/stepup"
 	"github.com/crmgate/crmgate/fielderr"
 	"github.com/crmgate/crmgate/proxy/assertion"
 	"github.com/crmgate/crmgate/ratelimit"
@@ -28,6 +29,7 @@ type Config struct {
 	Routes    []RouteConfig             `yaml:"routes" jsonschema_description:"Routes, matched by host, path pattern and method. A request that matches no route is refused (404): default deny."`
 	RateLimit *ratelimit.Config         `yaml:"rate_limit" jsonschema_description:"Rate limits: named tiers, the tier of each kind of caller, and where the counters live. Absent: no rate limits."`
 	Assertion assertion.Config          `yaml:"assertion" jsonschema_description:"A short-lived JWT signed by the gateway that tells the CRM who is calling, verifiable with the gateway's public keys (served at /.crmgate/jwks.json)."`
+	StepUp    stepup.Config             `yaml:"step_up" jsonschema_description:"Strengths of authentication for the step-ups a policy asks for (decision step_up: {acr, max_age_s}): the acr levels in order and the amr methods that count as a level."`
 }
 
 // ListenConfig says where the gateway listens.
@@ -148,6 +150,7 @@ const ReservedPrefix = "/.crmgate/"
 
 // Defaults fills unset fields with their defaults.
 func (c *Config) Defaults() {
+	c.StepUp.Defaults()
 	if c.Listen.HTTPS == "" {
 		c.Listen.HTTPS = ":443"
 	}
@@ -243,6 +246,7 @@ var KnownMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OP
 func (c *Config) Validate() error {
 	var errs []error
 	add := func(path, format string, args ...any) { errs = append(errs, fielderr.New(path, format, args...)) }
+	errs = append(errs, fielderr.Prefix("step_up", c.StepUp.Validate()))
 
 	if _, _, err := net.SplitHostPort(c.Listen.HTTPS); err != nil {
 		add("listen.https", "%q is not host:port (e.g. :443 or 127.0.0.1:8443)", c.Listen.HTTPS)

@@ -47,6 +47,10 @@ func (fakeBearer) Verify(_ context.Context, raw string) (*scope.Subject, error) 
 	switch raw {
 	case "good":
 		return &scope.Subject{Kind: scope.KindService, ID: "etl-client", Roles: []string{"sync"}}, nil
+	case "user-pwd":
+		return &scope.Subject{Kind: scope.KindUser, ID: "dana", ACR: "pwd", AMR: []string{"pwd"}, AuthTime: time.Now().Add(-time.Hour)}, nil
+	case "user-mfa":
+		return &scope.Subject{Kind: scope.KindUser, ID: "dana", ACR: "mfa", AMR: []string{"pwd", "otp"}, AuthTime: time.Now().Add(-time.Minute)}, nil
 	case "down":
 		return nil, fmt.Errorf("jwks: %w", bearer.ErrUnavailable)
 	}

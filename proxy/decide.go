@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
+	"github.com/crmgate/crmgate/auth/stepup"
 	"github.com/crmgate/crmgate/policy"
 	"github.com/crmgate/crmgate/policy/decisionlog"
 	"github.com/crmgate/crmgate/scope"
@@ -33,7 +35,10 @@ type DecisionLogger interface {
 // answer: a deny is 403; an allow whose decision needs a stage this
 // gateway does not run yet (response redaction or row filtering, a strict
 // audit write, a session action) is a deny too, never silently ignored.
-func (g *Gateway) decide(r *http.Request, s *scope.Scope, rt *route, f *forward) *HTTPError {
+//
+// A deny that names a step-up is answered by the step-up stage (see
+// stepUp), which writes the response itself: handled is then true.
+func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, s *scope.Scope, rt *route, f *forward) (handled bool, herr *HTTPError) {
 	in := g.policy.Input(s, r)
 	d := g.policy.Decide(r.Context(), in, rt.cfg.Policy)
 	if g.shadow != nil {
@@ -62,9 +67,12 @@ func (g *Gateway) decide(r *http.Request, s *scope.Scope, rt *route, f *forward)
 		slog.String("request_id", s.ID), slog.String("route", rt.cfg.ID), slog.Bool("allow", allow),
 		slog.String("reason", reason), slog.String("revision", d.Revision), slog.String("entrypoint", d.Entrypoint),
 		slog.String("error", d.Error))
+	if !allow && d.StepUp != nil {
+		return g.stepUp(w, r, s, d)
+	}
 	if !allow {
 		g.metrics.rejected.WithLabelValues("policy").Inc()
-		return &HTTPError{Status: http.StatusForbidden, Outcome: "denied", Reason: "policy",
+		return false, &HTTPError{Status: http.StatusForbidden, Outcome: "denied", Reason: "policy",
 			Err: fmt.Errorf("policy %s (revision %s): %s", d.Entrypoint, d.Revision, reason), Public: "You are not allowed to do this."}
 	}
 	if f != nil {
@@ -73,7 +81,63 @@ func (g *Gateway) decide(r *http.Request, s *scope.Scope, rt *route, f *forward)
 			f.policyTier = d.RateLimit.Tier
 		}
 	}
-	return nil
+	return false, nil
+}
+
+// stepUp answers a deny whose decision names a step-up (RFC 9470): the
+// request would be allowed after a stronger or fresher authentication.
+//
+//   - A browser session's user is handed to the authenticator's step-up
+//     (a fresh sign-in at the provider, then back).
+//   - A bearer token's user gets 401 with WWW-Authenticate: Bearer
+//     error="insufficient_user_authentication", acr_values and max_age:
+//     the client obtains a new token and repeats the request.
+//   - API keys and service clients cannot step up: 403.
+//
+// A step-up the authentication already satisfies, or to a level that is
+// not configured, is a 403 too: the policy and the configured levels
+// disagree, and asking again would loop.
+func (g *Gateway) stepUp(w http.ResponseWriter, r *http.Request, s *scope.Scope, d policy.Decision) (bool, *HTTPError) {
+	req := stepup.Required{ACR: d.StepUp.ACR, MaxAge: time.Duration(d.StepUp.MaxAgeS) * time.Second}
+	deny := func(why string) (bool, *HTTPError) {
+		g.metrics.rejected.WithLabelValues("step_up").Inc()
+		return false, &HTTPError{Status: http.StatusForbidden, Outcome: "denied", Reason: "step_up",
+			Err:    fmt.Errorf("policy %s (revision %s) asks for a step-up to %q: %s", d.Entrypoint, d.Revision, req.ACR, why),
+			Public: "This action needs a stronger sign-in, which this client cannot give."}
+	}
+	sub := s.Subject
+	if sub == nil {
+		return deny("no subject")
+	}
+	if !g.cfg.StepUp.Known(req.ACR) {
+		return deny("the level is not one of step_up.acr_levels")
+	}
+	switch {
+	case sub.Kind == scope.KindAPIKey:
+		return deny("API keys cannot step up")
+	case sub.Kind != scope.KindUser:
+		return deny(sub.Kind + " clients cannot step up")
+	}
+	if ok, _ := g.cfg.StepUp.Satisfies(stepup.Authentication{ACR: sub.ACR, AMR: sub.AMR, AuthTime: sub.AuthTime}, req, g.now()); ok {
+		return deny("the authentication already satisfies it (the policy and step_up.acr_levels disagree)")
+	}
+	s.Outcome = "step_up"
+	g.metrics.rejected.WithLabelValues("step_up").Inc()
+	g.log.LogAttrs(r.Context(), slog.LevelInfo, "step-up required",
+		slog.String("request_id", s.ID), slog.String("subject", sub.ID), slog.String("acr", req.ACR),
+		slog.Duration("max_age", req.MaxAge), slog.Bool("session", s.Session != nil))
+	if s.Session != nil && g.auth != nil {
+		g.auth.StepUp(w, r, sub.ID, req)
+		return true, nil
+	}
+	// A bearer token (RFC 9470 §3).
+	v := fmt.Sprintf(`Bearer error="insufficient_user_authentication", error_description="A stronger or more recent authentication is required", acr_values=%q`, req.ACR)
+	if req.MaxAge > 0 {
+		v += fmt.Sprintf(", max_age=%d", int64(req.MaxAge/time.Second))
+	}
+	return false, &HTTPError{Status: http.StatusUnauthorized, Outcome: "step_up", Reason: "step_up",
+		Header: http.Header{"Www-Authenticate": {v}},
+		Err:    fmt.Errorf("bearer token of %q needs acr %q", sub.ID, req.ACR), Public: "A stronger or more recent authentication is required."}
 }
 
 // setPolicyHeaders adds the decision's upstream headers, after client

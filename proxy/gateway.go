@@ -234,7 +234,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *scope.Scope) 
 	}
 	f, _ := r.Context().Value(forwardKey{}).(*forward)
 	if g.policy != nil {
-		if err := g.decide(r, s, rt, f); err != nil {
+		if handled, err := g.decide(w, r, s, rt, f); handled || err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/crmgate/crmgate/auth/stepup"
 	"github.com/crmgate/crmgate/scope"
 	"github.com/crmgate/crmgate/session"
 )
@@ -20,6 +21,11 @@ type Authenticator interface {
 	// Challenge answers a request that needs a user and has none: a login
 	// redirect for browsers, 401 for other clients.
 	Challenge(w http.ResponseWriter, r *http.Request)
+	// StepUp answers a request of the signed-in user subject that needs
+	// a stronger or fresher authentication (req) than the session shows:
+	// a step-up sign-in for browsers, 401 with where to start one for
+	// scripts.
+	StepUp(w http.ResponseWriter, r *http.Request, subject string, req stepup.Required)
 	// Handler serves the login callback and logout endpoints.
 	Handler() http.Handler
 	// Owns reports whether path is one of Handler's endpoints.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/crmgate/crmgate/auth/stepup"
 	"github.com/crmgate/crmgate/proxy/assertion"
 	"github.com/crmgate/crmgate/scope"
 	"github.com/crmgate/crmgate/secret"
@@ -26,6 +27,7 @@ type fakeAuth struct {
 	err        error
 	challenged atomic.Int32
 	handled    atomic.Int32
+	steppedUp  atomic.Int32
 }
 
 func (f *fakeAuth) Identify(*http.Request) (*scope.Subject, *session.Record, error) {
@@ -42,6 +44,11 @@ func (f *fakeAuth) Identify(*http.Request) (*scope.Subject, *session.Record, err
 func (f *fakeAuth) Challenge(w http.ResponseWriter, r *http.Request) {
 	f.challenged.Add(1)
 	http.Redirect(w, r, "https://idp.example.com/authorize", http.StatusFound)
+}
+
+func (f *fakeAuth) StepUp(w http.ResponseWriter, r *http.Request, subject string, req stepup.Required) {
+	f.steppedUp.Add(1)
+	http.Redirect(w, r, "https://idp.example.com/authorize?acr_values="+req.ACR+"&prompt=login", http.StatusSeeOther)
 }
 
 func (f *fakeAuth) Handler() http.Handler {

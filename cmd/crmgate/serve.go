@@ -224,7 +224,7 @@ func startIdentity(ctx context.Context, f *config.File, log *slog.Logger, adm *a
 		id.close()
 		return nil, fmt.Errorf("oidc: %w", err)
 	}
-	rp := auth.New(*f.OIDC, mgr, client, log.With("component", "auth"), time.Now)
+	rp := auth.New(*f.OIDC, mgr, client, log.With("component", "auth"), time.Now, auth.WithStepUpLevels(f.StepUp))
 	if err := rp.Start(ctx); err != nil {
 		id.close()
 		return nil, fmt.Errorf("oidc: %w", err)
