@@ -20,8 +20,9 @@ import (
 // shipped policy asks for a second factor used within 5 minutes. The
 // browser goes through the dev IdP's TOTP prompt (a wrong code first,
 // refused there) and comes back to a page that asks her to repeat the
-// action, which was not replayed; repeated, it goes through. A script is
-// told where to step up, never redirected away.
+// action, which was not replayed; repeated, it goes through, until the
+// second factor is older than the policy's max_age_s (shortened to 4 s
+// here). A script is told where to step up, never redirected away.
 func TestStepUpEndToEnd(t *testing.T) {
 	// The replica shares the demo's sessions through Redis: the
 	// provider sends every sign-in back to the demo gateway's callback
@@ -31,6 +32,24 @@ func TestStepUpEndToEnd(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "policies")
 	if out, err := exec.Command("cp", "-r", "../policies", dir).CombinedOutput(); err != nil {
 		t.Fatalf("copying the policies: %v %s", err, out)
+	}
+	// Freshness of 4 s instead of 5 minutes, so that its expiry can be
+	// seen.
+	data := filepath.Join(dir, "data.yaml")
+	b0, err := os.ReadFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := strings.Replace(string(b0), "max_age_s: 300", "max_age_s: 4", 1)
+	if short == string(b0) {
+		t.Fatal("max_age_s: 300 not found in data.yaml")
+	}
+	if err := os.WriteFile(data, []byte(short), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The set's own tests pin the 5 minutes.
+	if err := os.Remove(filepath.Join(dir, "authz_test.rego")); err != nil {
+		t.Fatal(err)
 	}
 	r := startReplica(t, d, func(c string) string {
 		return c + fmt.Sprintf("\npolicy:\n  dir: %q\n  eval_timeout: 2s\n", dir)
@@ -55,7 +74,7 @@ func TestStepUpEndToEnd(t *testing.T) {
 		MaxAge    int    `json:"max_age"`
 		StepUpURL string `json:"step_up_url"`
 	}
-	if p.Status != http.StatusUnauthorized || json.Unmarshal([]byte(p.Body), &prob) != nil || prob.ACR != "mfa" || prob.MaxAge != 300 || !strings.HasPrefix(prob.StepUpURL, "/.crmgate/step-up?") {
+	if p.Status != http.StatusUnauthorized || json.Unmarshal([]byte(p.Body), &prob) != nil || prob.ACR != "mfa" || prob.MaxAge != 4 || !strings.HasPrefix(prob.StepUpURL, "/.crmgate/step-up?") {
 		t.Fatalf("script DELETE: %d %s", p.Status, p.Body)
 	}
 
@@ -89,11 +108,21 @@ func TestStepUpEndToEnd(t *testing.T) {
 		t.Fatalf("the contact is gone before the DELETE was repeated: %d", p.Status)
 	}
 	// Repeated, it goes through; the CRM deleted it.
+	stepped := time.Now()
 	if p := del("application/json"); p.Status != http.StatusNoContent {
 		t.Fatalf("the repeated DELETE: %d %s", p.Status, p.Body)
 	}
 	if p := b.Get(r.URL + "/api/contacts/9"); p.Status != http.StatusNotFound {
 		t.Errorf("after the DELETE the contact answers %d", p.Status)
+	}
+	// Once the second factor is older than max_age_s, the next delete
+	// asks again.
+	time.Sleep(time.Until(stepped.Add(5 * time.Second)))
+	req, _ := http.NewRequest(http.MethodDelete, r.URL+"/api/contacts/8", nil)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Origin", r.URL)
+	if p := b.Do(req); p.Status != http.StatusUnauthorized || !strings.Contains(p.Body, "step_up_url") {
+		t.Errorf("a delete after the second factor expired: %d %s", p.Status, p.Body)
 	}
 	// Logs are flushed within 100 ms.
 	time.Sleep(300 * time.Millisecond)
