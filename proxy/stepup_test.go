@@ -25,7 +25,7 @@ mfa_fresh if {
 
 decision := {"allow": true} if {
 	input.request.method in {"GET", "HEAD", "POST", "PUT"}
-	not input.route.id in {"redirect", "intl", "office"}
+	not input.route.id in {"redirect", "intl", "office", "ws"}
 }
 
 decision := {"allow": true} if {
@@ -40,7 +40,7 @@ decision := {"allow": false, "reason": "deletes need a recent second factor", "s
 
 decision := {"allow": false, "reason": "always", "step_up": {"acr": "mfa", "max_age_s": 300}} if {
 	input.request.method != "DELETE"
-	input.route.id == "redirect"
+	input.route.id in {"redirect", "ws"}
 }
 
 decision := {"allow": false, "reason": "gold", "step_up": {"acr": "gold"}} if {
@@ -73,6 +73,8 @@ func TestStepUpStage(t *testing.T) {
 				// HEAD is decided as the resource it reads.
 				req("HEAD", "/redirect"),
 				req("GET", "/redirect"),
+				// A WebSocket upgrade is decided as its GET.
+				req("GET", "/ws", "Upgrade", "websocket", "Connection", "Upgrade", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
 			} {
 				before := fa.steppedUp.Load()
 				w, e := do(g, r)
