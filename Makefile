@@ -18,13 +18,21 @@ demo: build
 test: test-deps vet
 	$(GO) test -race -count=1 -timeout 25m ./...
 
+# Debian packages whose programs the tests run for real, each named like its
+# command: redis-server (stores and rate limits on loopback) and chromium
+# (headless browser tests, see internal/chrometest).
+TEST_PKGS := redis-server chromium
+
 test-deps:
 	@$(GO) mod download
-	@command -v redis-server >/dev/null || { \
-	  echo "installing redis-server (tests run a real one on loopback)"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi; }
-	@command -v redis-server >/dev/null
+	@missing=; for p in $(TEST_PKGS); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	 if [ -n "$$missing" ]; then \
+	   echo "installing$$missing (tests run real ones)"; \
+	   if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	   $$sudo apt-get update -qq && \
+	   $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	 fi
+	@for p in $(TEST_PKGS); do command -v $$p >/dev/null || { echo "$$p is still missing"; exit 1; }; done
 
 vet:
 	$(GO) vet ./...

@@ -1,5 +1,19 @@
 // Package e2e runs the real crmgate binary, with the sample CRM and real TLS,
 // the way users and API clients meet it.
+//
+// Most tests browse at the HTTP level (internal/browsertest). The browser
+// tests in browser_test.go drive a real headless Chromium through
+// internal/chrometest instead: Debian's chromium must be installed (`make
+// test-deps` installs it; without it they fail), it trusts the
+// certificates the demo's gateway and IdP present and no others, and it
+// saves a screenshot of each step as a test artifact. To keep them:
+//
+//	go test -race -run TestBrowserSignIn -artifacts ./e2e
+//
+// writes them under _artifacts/ in the current directory (go test prints
+// the exact directory on an "=== ARTIFACTS" line); without -artifacts they
+// are removed with the test's temporary files. A failed browser test logs
+// what the pages wrote to the console and the browser's own output.
 package e2e
 
 import (

@@ -1,0 +1,92 @@
+package e2e
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/crmgate/crmgate/internal/browsertest"
+	"github.com/crmgate/crmgate/internal/chrometest"
+)
+
+// chromium starts headless Chromium trusting the certificates the demo's
+// gateway and IdP present, as issued by the demo's development CA.
+func (d *demo) chromium(t *testing.T) *chrometest.Browser {
+	t.Helper()
+	return chrometest.Start(t, chrometest.Options{CAFile: d.CACert, Trust: []string{d.GatewayURL, d.IdPURL}})
+}
+
+// chromiumSignIn signs in as user in b, starting at path on the gateway:
+// the IdP's password form, then its code form when it asks for one. It
+// saves a screenshot of each form and returns on the first page served
+// by the gateway.
+func (d *demo) chromiumSignIn(t *testing.T, b *chrometest.Browser, path, user string) *url.URL {
+	t.Helper()
+	gw, idp := mustURL(t, d.GatewayURL), mustURL(t, d.IdPURL)
+	b.Navigate(d.GatewayURL + path)
+	if u := b.URL(); u.Host != idp.Host || u.Path != "/login" {
+		t.Fatalf("the gateway sent the browser to %s, want the IdP's login form", u)
+	}
+	b.WaitText("Sign in to continue")
+	b.Screenshot("01-login-form.png")
+
+	password, totp := d.user(t, user)
+	b.Fill("#username", user)
+	b.Fill("#password", password)
+	b.Submit(`button[type="submit"]`)
+	if u := b.URL(); u.Host == idp.Host && u.Path == "/login/otp" {
+		b.Screenshot("01-otp-form.png")
+		b.Fill("#otp", browsertest.TOTP(t, totp))
+		b.Submit(`button[type="submit"]`)
+	}
+	return b.WaitHost(gw.Host)
+}
+
+// A person signs in with a real browser: headless Chromium follows the
+// gateway's redirect to the demo IdP, types alice's password, and reads
+// the CRM's start page through the gateway, which holds her session in a
+// cookie no script can read.
+func TestBrowserSignIn(t *testing.T) {
+	d := startDemo(t)
+	b := d.chromium(t)
+
+	u := d.chromiumSignIn(t, b, "/", "alice")
+	if u.Path != "/" {
+		t.Errorf("signed in at %s, want the page first asked for, /", u)
+	}
+	// The CRM's start page as the gateway serves it to alice: the CRM
+	// names the user the gateway vouched for, with her roles.
+	b.WaitText("Signed in as alice (sales)")
+	text := b.Text()
+	for _, want := range []string{"Acme CRM", "Contacts", "Showing 20 of"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the signed-in page lacks %q:\n%s", want, tail(text, 600))
+		}
+	}
+	b.Screenshot("02-signed-in.png")
+
+	c := b.Cookie(d.GatewayURL, sessionCookieName)
+	switch {
+	case c == nil:
+		t.Errorf("the browser holds no %s cookie for %s", sessionCookieName, d.GatewayURL)
+	case !c.HTTPOnly || !c.Secure:
+		t.Errorf("%s: HttpOnly %v, Secure %v; want both", sessionCookieName, c.HTTPOnly, c.Secure)
+	}
+	// The IdP's pages allow their one style sheet by nonce and their form
+	// to post to the IdP and, through its redirect, the gateway; a real
+	// browser reports what such a policy blocks.
+	for _, m := range b.Console() {
+		if strings.Contains(m, "Content Security Policy") {
+			t.Errorf("the browser blocked something on the way: %s", m)
+		}
+	}
+}
+
+func mustURL(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
