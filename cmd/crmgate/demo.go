@@ -57,6 +57,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	idpAddr := fs.String("idp-addr", "127.0.0.1:8444", "development OpenID provider address (loopback)")
 	redisAddr := fs.String("redis", "", "host:port of a Redis server to keep sessions in (loopback; empty: in memory)")
 	contacts := fs.Int("contacts", 200, "number of sample contacts in the CRM")
+	policyDir := fs.String("policy", "", "folder of a Rego policy set (e.g. policies) the gateway enforces; empty: no policy stage")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -73,6 +74,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dir, err := filepath.Abs(*dataDir)
 	if err != nil {
 		return err
+	}
+	var polDir string
+	if *policyDir != "" {
+		if polDir, err = filepath.Abs(*policyDir); err != nil {
+			return err
+		}
+		if fi, err := os.Stat(polDir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("-policy: %s is not a folder", *policyDir)
+		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data folder: %w", err)
@@ -133,7 +143,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfgPath := filepath.Join(dir, "crmgate.yaml")
 	if err := writeDemoConfig(cfgPath, demoParams{
 		HTTPS: gwLn.Addr().String(), Admin: admLn.Addr().String(), CRM: "http://" + crmLn.Addr().String(), TLSDir: tlsDir,
-		GatewayURL: gatewayURL, IdPURL: idpURL, CAFile: filepath.Join(tlsDir, "ca.pem"), Redis: *redisAddr, Secrets: secrets, KeyFile: filepath.Join(dir, "apikeys.json"),
+		GatewayURL: gatewayURL, IdPURL: idpURL, CAFile: filepath.Join(tlsDir, "ca.pem"), Redis: *redisAddr, Secrets: secrets, KeyFile: filepath.Join(dir, "apikeys.json"), PolicyDir: polDir,
 	}); err != nil {
 		return err
 	}
@@ -268,6 +278,8 @@ type demoParams struct {
 	Redis   string
 	KeyFile string
 	Secrets secretFiles
+	// PolicyDir is the policy set the gateway enforces; empty: none.
+	PolicyDir string
 }
 
 func writeDemoConfig(path string, p demoParams) error {

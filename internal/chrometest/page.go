@@ -271,3 +271,18 @@ func (b *Browser) poll(try func(ctx context.Context) (bool, error)) error {
 		time.Sleep(pollInterval)
 	}
 }
+
+// Eval runs the JavaScript expression expr in the page, awaiting it when
+// it is a promise, and returns its value, which must be a string (e.g.
+// `fetch(u).then(r => r.status + " " + r.statusText)`): what a page's own
+// script would see. An exception fails the test.
+func (b *Browser) Eval(expr string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.tab, b.timeout)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("evaluating %s: %v", expr, err)
+	}
+	return s
+}
