@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/google/go-cmp/cmp"
@@ -169,7 +170,13 @@ func TestDevIdP(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Verify(access token) = %v", err)
 		}
-		want := &scope.Subject{Kind: scope.KindService, ID: "alice", Roles: []string{"sales"},
+		// It states alice's authentication (auth_time, acr, amr): the
+		// subject is alice, a user, whose authentication a step-up
+		// checks.
+		if sub.AuthTime.IsZero() || time.Since(sub.AuthTime) > time.Minute {
+			t.Errorf("Verify(access token).AuthTime = %s, want the login's", sub.AuthTime)
+		}
+		want := &scope.Subject{Kind: scope.KindUser, ID: "alice", Roles: []string{"sales"}, ACR: "pwd", AMR: []string{"pwd"}, AuthTime: sub.AuthTime,
 			Claims: map[string]any{"iss": d.issuer, "scopes": []string{}, "client_id": devClientID}}
 		if d := cmp.Diff(sub, want); d != "" {
 			t.Errorf("Verify(access token) (-got +want):\n%s", d)

@@ -142,7 +142,9 @@ func (v *Verifier) Ready() bool {
 }
 
 // Verify verifies raw as an access token of a configured issuer and
-// returns its subject: Kind scope.KindService, ID the issuer's
+// returns its subject: Kind scope.KindService (scope.KindUser, with ACR,
+// AMR and AuthTime, when the token states the auth_time of a user's
+// authentication), ID the issuer's
 // SubjectClaim, Roles the mapped RolesClaim, and Claims holding "iss",
 // "scopes" (a []string, empty when the token grants none) and
 // "client_id" and "azp" when the token has them.
@@ -268,7 +270,28 @@ func (is *issuer) subject(t *rawToken, now time.Time) (*scope.Subject, error) {
 			claims[name] = s
 		}
 	}
-	return &scope.Subject{Kind: scope.KindService, ID: id, Roles: is.roles(c), Claims: claims}, nil
+	sub := &scope.Subject{Kind: scope.KindService, ID: id, Roles: is.roles(c), Claims: claims}
+	// A token that says when a user authenticated (RFC 9068 §2.2.1:
+	// auth_time, acr, amr) was issued to a client acting for that user:
+	// the subject is the user, whose authentication a step-up checks.
+	// Client-credentials tokens carry no auth_time.
+	authTime, ok, err := numericDate(c, "auth_time")
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		sub.Kind = scope.KindUser
+		sub.AuthTime = authTime
+		sub.ACR = stringClaim(c, "acr")
+		var amr []string
+		if raw, has := c["amr"]; has {
+			if err := json.Unmarshal(raw, &amr); err != nil || len(amr) > 16 {
+				return nil, fmt.Errorf("%w: amr is not a short list of strings", ErrMalformed)
+			}
+		}
+		sub.AMR = amr
+	}
+	return sub, nil
 }
 
 // otherTokenTypes are the values of Keycloak's typ claim for tokens that

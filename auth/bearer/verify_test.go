@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -390,4 +391,32 @@ func TestVerifyAttacks(t *testing.T) {
 			t.Errorf("the attacker's server got %d requests, want 0", n)
 		}
 	})
+}
+
+// A token that states a user's authentication (auth_time, acr, amr) is
+// the user's; its authentication must be well formed.
+func TestVerifyUserAuthentication(t *testing.T) {
+	t.Parallel()
+	p := newProvider(t, key("rsa"))
+	e := newEnv(t, p, envOpts{})
+	e.waitReady()
+	at := e.clock.Now().Add(-2 * time.Minute).Truncate(time.Second)
+	sub, err := e.v.Verify(t.Context(), sign(t, key("rsa"), e.claimsWith(func(c map[string]any) {
+		c["auth_time"], c["acr"], c["amr"] = at.Unix(), "mfa", []string{"pwd", "otp"}
+	}), signOpts{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub.Kind != scope.KindUser || sub.ACR != "mfa" || strings.Join(sub.AMR, ",") != "pwd,otp" || !sub.AuthTime.Equal(at) {
+		t.Errorf("subject = %+v", sub)
+	}
+	for name, edit := range map[string]func(map[string]any){
+		"auth_time a string": func(c map[string]any) { c["auth_time"] = "yesterday" },
+		"amr a string":       func(c map[string]any) { c["auth_time"], c["amr"] = at.Unix(), "otp" },
+		"amr too long":       func(c map[string]any) { c["auth_time"], c["amr"] = at.Unix(), make([]string, 17) },
+	} {
+		if _, err := e.v.Verify(t.Context(), sign(t, key("rsa"), e.claimsWith(edit), signOpts{})); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: Verify = %v, want ErrMalformed", name, err)
+		}
+	}
 }
