@@ -1,0 +1,137 @@
+package redact
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+func TestWriterLifecycle(t *testing.T) {
+	p := mustCompile(t, []Rule{{Path: "$.a", Action: ActionRemove}}, nil)
+	var dst bytes.Buffer
+	w := p.NewWriter(&dst)
+	if _, err := w.Write([]byte(`{"a":1,"b":`)); err != nil {
+		t.Fatal(err)
+	}
+	if dst.Len() != 0 {
+		t.Errorf("Write passed on %q below BufferBytes", dst.String())
+	}
+	if err := w.Flush(); err != nil || dst.String() != `{"b":` {
+		t.Errorf("Flush() = %v, output %q", err, dst.String())
+	}
+	if _, err := w.Write([]byte(`2}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil || dst.String() != `{"b":2}` {
+		t.Errorf("Close() = %v, output %q", err, dst.String())
+	}
+	if _, err := w.Write([]byte(" ")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Write after Close = %v, want ErrClosed", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Errorf("second Close() = %v", err)
+	}
+
+	// An error is final.
+	w = p.NewWriter(io.Discard)
+	if _, err := w.Write([]byte(`{"a" 1}`)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("Write = %v", err)
+	}
+	if _, err := w.Write([]byte(`{}`)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("Write after an error = %v", err)
+	}
+	if err := w.Close(); !errors.Is(err, ErrMalformed) {
+		t.Errorf("Close after an error = %v", err)
+	}
+}
+
+func TestWriterDestinationError(t *testing.T) {
+	p := mustCompile(t, nil, nil)
+	boom := errors.New("client went away")
+	_, err := p.Transform(errWriter{boom}, strings.NewReader(`{"a":"`+strings.Repeat("x", 100_000)+`"}`))
+	if !errors.Is(err, boom) {
+		t.Errorf("Transform = %v, want the destination's error", err)
+	}
+}
+
+type errWriter struct{ err error }
+
+func (w errWriter) Write([]byte) (int, error) { return 0, w.err }
+
+func TestReader(t *testing.T) {
+	p, err := Compile([]Rule{{Path: "$..ssn", Action: ActionRemove}}, nil, Options{BufferBytes: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := `[` + strings.Repeat(`{"ssn":"1","n":"abcdefgh"},`, 1000) + `{}]`
+	want := `[` + strings.Repeat(`{"n":"abcdefgh"},`, 1000) + `{}]`
+	src := &closeRecorder{Reader: iotest.HalfReader(strings.NewReader(in))}
+	r := p.NewReader(src)
+	if err := r.Prefetch(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(iotest.OneByteReader(r))
+	if err != nil || string(out) != want {
+		t.Fatalf("ReadAll = %v, %d bytes", err, len(out))
+	}
+	if err := r.Close(); err != nil || !src.closed {
+		t.Errorf("Close() = %v, source closed %v", err, src.closed)
+	}
+	if st := r.Stats(); st.Redacted[0] != 1000 || st.BytesIn != int64(len(in)) || st.BytesOut != int64(len(want)) {
+		t.Errorf("Stats() = %+v", st)
+	}
+
+	// The source's error comes through; so does a cut body's.
+	boom := errors.New("upstream reset")
+	r = p.NewReader(io.MultiReader(strings.NewReader(`{"a":`), iotest.ErrReader(boom)))
+	if _, err := io.ReadAll(r); !errors.Is(err, boom) {
+		t.Errorf("ReadAll = %v, want the source's error", err)
+	}
+	r = p.NewReader(strings.NewReader(`{"a":[1,2`))
+	if out, err := io.ReadAll(r); !errors.Is(err, ErrMalformed) || len(out) != 0 {
+		t.Errorf("ReadAll of a cut body = %q, %v", out, err)
+	}
+	// Past BufferBytes output streams; an error after that ends the read.
+	r = p.NewReader(iotest.OneByteReader(strings.NewReader(`[` + strings.Repeat(`"abcdefgh",`, 100) + `x]`)))
+	out, err = io.ReadAll(r)
+	if !errors.Is(err, ErrMalformed) || len(out) == 0 || !strings.HasPrefix(`[`+strings.Repeat(`"abcdefgh",`, 100), string(out)) {
+		t.Errorf("ReadAll = %d bytes, %v", len(out), err)
+	}
+}
+
+type closeRecorder struct {
+	io.Reader
+	closed bool
+}
+
+func (c *closeRecorder) Close() error { c.closed = true; return nil }
+
+// One Program serves concurrent transforms (run with -race).
+func TestConcurrentTransforms(t *testing.T) {
+	p := sampleProgram(t)
+	want, _, err := transformAll(t, p, sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for range 50 {
+				var dst bytes.Buffer
+				if _, err := p.Transform(&dst, iotest.HalfReader(strings.NewReader(sample))); err != nil || dst.String() != want {
+					errs <- errors.New("concurrent transform differs")
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
