@@ -26,6 +26,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/crmgate/crmgate/bench/internal/host"
 )
 
 // options are the command-line settings.
@@ -168,8 +170,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	// Whatever happens from here on, no server outlives the harness.
 	defer e.procs.stopAll()
 
-	m := meta{date: time.Now(), loadBefore: loadAverage(), kernel: kernel(), opts: o}
-	m.model, m.cpus = machine()
+	m := meta{date: time.Now(), loadBefore: host.LoadAverage(), kernel: host.Kernel(), opts: o}
+	m.model, m.cpus = host.Machine()
 
 	if err := ensureTools(ctx, e, logf); err != nil {
 		return err
@@ -196,7 +198,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err := e.upstream.checkAlive(); err != nil {
 		return fmt.Errorf("upstream: %w", err)
 	}
-	m.loadAfter = loadAverage()
+	m.loadAfter = host.LoadAverage()
 
 	var report strings.Builder
 	writeReport(&report, m, res)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -251,47 +250,4 @@ func makeCerts(ctx context.Context, e *env) error {
 		return fmt.Errorf("crmgate with the benchmark configuration: %w", err)
 	}
 	return nil
-}
-
-// machine describes the host for the report.
-func machine() (model string, cpus string) {
-	model, cpus = "unknown", "unknown"
-	out, err := exec.Command("lscpu").Output()
-	if err != nil {
-		return model, cpus
-	}
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "Model name":
-			model = strings.TrimSpace(v)
-		case "CPU(s)":
-			cpus = strings.TrimSpace(v)
-		}
-	}
-	return model, cpus
-}
-
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func kernel() string {
-	out, err := exec.Command("uname", "-sr").Output()
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(out))
 }

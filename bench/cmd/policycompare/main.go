@@ -36,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/crmgate/crmgate/bench/internal/host"
 	"github.com/crmgate/crmgate/policy"
 )
 
@@ -182,12 +183,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return err
 	}
 
-	rep := report{date: time.Now(), loadBefore: loadAverage(), kernel: kernel(), goVersion: runtime.Version(), opts: o}
+	rep := report{date: time.Now(), loadBefore: host.LoadAverage(), kernel: host.Kernel(), goVersion: runtime.Version(), opts: o}
 	rep.policies = o.policies
 	if rel, err := filepath.Rel(root, o.policies); err == nil && !strings.HasPrefix(rel, "..") {
 		rep.policies = filepath.ToSlash(rel) + "/"
 	}
-	rep.model, rep.cpus = machine()
+	rep.model, rep.cpus = host.Machine()
 	if rep.embeddedOPA, err = opaModuleVersion(); err != nil {
 		return err
 	}
@@ -297,7 +298,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 		rep.rounds = append(rep.rounds, rd)
 	}
-	rep.loadAfter = loadAverage()
+	rep.loadAfter = host.LoadAverage()
 
 	var b strings.Builder
 	writeReport(&b, rep)

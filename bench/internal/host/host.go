@@ -1,4 +1,5 @@
-package main
+// Package host describes the machine a benchmark runs on, for reports.
+package host
 
 import (
 	"bufio"
@@ -7,9 +8,9 @@ import (
 	"strings"
 )
 
-// machine returns the CPU model and the number of CPUs, as lscpu reports
-// them.
-func machine() (model string, cpus string) {
+// Machine returns the CPU model and the number of CPUs, as lscpu reports
+// them ("unknown" when it cannot tell).
+func Machine() (model string, cpus string) {
 	model, cpus = "unknown", "unknown"
 	out, err := exec.Command("lscpu").Output()
 	if err != nil {
@@ -31,8 +32,8 @@ func machine() (model string, cpus string) {
 	return model, cpus
 }
 
-// loadAverage returns the 1, 5 and 15-minute load averages.
-func loadAverage() string {
+// LoadAverage returns the 1, 5 and 15-minute load averages.
+func LoadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return "unknown"
@@ -44,8 +45,8 @@ func loadAverage() string {
 	return strings.Join(f[:3], " ")
 }
 
-// kernel returns the operating system and kernel release.
-func kernel() string {
+// Kernel returns the operating system and kernel release.
+func Kernel() string {
 	out, err := exec.Command("uname", "-sr").Output()
 	if err != nil {
 		return "unknown"
