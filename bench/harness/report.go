@@ -101,7 +101,7 @@ type meta struct {
 // writeReport writes the Markdown report.
 func writeReport(w io.Writer, m meta, res *results) {
 	rows := summarize(res)
-	ref := rate(res.refRate)
+	ref := stats.Thousands(res.refRate)
 	o := m.opts
 
 	fmt.Fprintf(w, "# crmgate end-to-end benchmark\n\n")
@@ -125,11 +125,11 @@ func writeReport(w io.Writer, m meta, res *results) {
 	for _, r := range rows {
 		ratio, added := "reference", "—"
 		if r.name != "baseline" {
-			ratio = withRange(r.ratio, pct)
-			added = withRange(r.addedP99, signedMs)
+			ratio = stats.WithRange(r.ratio, pct)
+			added = stats.WithRange(r.addedP99, signedMs)
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s / %s | %s / %s | %s / %s | %s |\n",
-			r.name, withRange(r.rps, rate), ratio,
+			r.name, stats.WithRange(r.rps, stats.Thousands), ratio,
 			msNum(r.satP50.Median), ms(r.satP99.Median),
 			msNum(r.ownP50.Median), ms(r.ownP99.Median),
 			msNum(r.refP50.Median), ms(r.refP99.Median),
@@ -161,14 +161,14 @@ func writeReport(w io.Writer, m meta, res *results) {
 	detail := func(label string, get func(row) stats.Summary, f func(float64) string) {
 		fmt.Fprintf(w, "| %s |", label)
 		for _, r := range rows {
-			fmt.Fprintf(w, " %s |", withRange(get(r), f))
+			fmt.Fprintf(w, " %s |", stats.WithRange(get(r), f))
 		}
 		fmt.Fprintln(w)
 	}
-	detail("req/s at saturation", func(r row) stats.Summary { return r.rps }, rate)
+	detail("req/s at saturation", func(r row) stats.Summary { return r.rps }, stats.Thousands)
 	detail("p50 at saturation", func(r row) stats.Summary { return r.satP50 }, ms)
 	detail("p99 at saturation", func(r row) stats.Summary { return r.satP99 }, ms)
-	detail("½ own rate, req/s", func(r row) stats.Summary { return r.ownRate }, rate)
+	detail("½ own rate, req/s", func(r row) stats.Summary { return r.ownRate }, stats.Thousands)
 	detail("p50 at ½ own rate", func(r row) stats.Summary { return r.ownP50 }, ms)
 	detail("p99 at ½ own rate", func(r row) stats.Summary { return r.ownP99 }, ms)
 	detail("p50 at "+ref+" req/s", func(r row) stats.Summary { return r.refP50 }, ms)
@@ -192,7 +192,7 @@ func writeReport(w io.Writer, m meta, res *results) {
 		for _, r := range rows {
 			v := "—"
 			if ss := res.samples[r.name]; i < len(ss) {
-				v = rate(ss[i].sat.RPS)
+				v = stats.Thousands(ss[i].sat.RPS)
 			}
 			fmt.Fprintf(w, " %s |", v)
 		}
@@ -269,38 +269,6 @@ func verdict(ok bool) string {
 		return "**met**"
 	}
 	return "**not met**"
-}
-
-// withRange formats s as "median [min–max]", or "—" when there is nothing.
-func withRange(s stats.Summary, f func(float64) string) string {
-	switch {
-	case s.N == 0:
-		return "—"
-	case s.N == 1 || s.Min == s.Max:
-		return f(s.Median)
-	}
-	return fmt.Sprintf("%s [%s–%s]", f(s.Median), f(s.Min), f(s.Max))
-}
-
-// rate formats requests per second with thousands separators: 28,194.
-func rate(v float64) string {
-	n := int64(math.Round(v))
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	s := strconv.FormatInt(n, 10)
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }
 
 // msNum formats microseconds as milliseconds without a unit: 0.41.

@@ -99,17 +99,17 @@ func TestFormat(t *testing.T) {
 		got  string
 		want string
 	}{
-		{"rate small", rate(999.4), "999"},
-		{"rate thousands", rate(28194.2), "28,194"},
-		{"rate millions", rate(1234567), "1,234,567"},
-		{"rate negative", rate(-1234), "-1,234"},
+		{"rate small", stats.Thousands(999.4), "999"},
+		{"rate thousands", stats.Thousands(28194.2), "28,194"},
+		{"rate millions", stats.Thousands(1234567), "1,234,567"},
+		{"rate negative", stats.Thousands(-1234), "-1,234"},
 		{"ms", ms(412), "0.41 ms"},
 		{"signed positive", signedMs(210), "+0.21 ms"},
 		{"signed negative", signedMs(-1500), "−1.50 ms"},
 		{"pct", pct(0.9312), "93.1%"},
-		{"range", withRange(stats.Summary{Median: 2, Min: 1, Max: 3, N: 3}, rate), "2 [1–3]"},
-		{"range of one", withRange(stats.Summary{Median: 2, Min: 2, Max: 2, N: 1}, rate), "2"},
-		{"range of none", withRange(stats.Summary{}, rate), "—"},
+		{"range", stats.WithRange(stats.Summary{Median: 2, Min: 1, Max: 3, N: 3}, stats.Thousands), "2 [1–3]"},
+		{"range of one", stats.WithRange(stats.Summary{Median: 2, Min: 2, Max: 2, N: 1}, stats.Thousands), "2"},
+		{"range of none", stats.WithRange(stats.Summary{}, stats.Thousands), "—"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

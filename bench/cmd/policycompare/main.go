@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/crmgate/crmgate/bench/internal/host"
+	"github.com/crmgate/crmgate/bench/internal/stats"
 	"github.com/crmgate/crmgate/policy"
 )
 
@@ -288,7 +289,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 				if err := srv.checkAlive(); err != nil {
 					return err
 				}
-				logf("  %s decisions/s, p50 %s, p99 %s, CPU %s per decision", rate(meas.rate()), us(float64(meas.P50Ns)/1e3), us(float64(meas.P99Ns)/1e3), us(meas.cpuPerDecisionUs()))
+				logf("  %s decisions/s, p50 %s, p99 %s, CPU %s per decision", stats.Thousands(meas.rate()), us(float64(meas.P50Ns)/1e3), us(float64(meas.P99Ns)/1e3), us(meas.cpuPerDecisionUs()))
 				if side == sideEmbedded {
 					ph.into.emb = meas
 				} else {

@@ -196,14 +196,14 @@ func writeReport(w io.Writer, r report) {
 	fmt.Fprintf(w, "|---|--:|--:|--:|--:|--:|\n")
 	sideRow := func(name string, f figures) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", name,
-			withRange(f.rate, rate), withRange(f.p50, us), withRange(f.p90, us), withRange(f.p99, us), withRange(f.cpu, us))
+			stats.WithRange(f.rate, stats.Thousands), stats.WithRange(f.p50, us), stats.WithRange(f.p90, us), stats.WithRange(f.p99, us), stats.WithRange(f.cpu, us))
 	}
 	sideRow("embedded engine", seq.emb)
 	sideRow("OPA server over HTTP", seq.opa)
 	fmt.Fprintf(w, "| **embedded advantage** (OPA ÷ embedded; decisions/s: embedded ÷ OPA) | **%s** | **%s** | %s | **%s** | %s |\n\n",
-		withRange(seq.rate, times), withRange(seq.p50, times), withRange(seq.p90, times), withRange(seq.p99, times), withRange(seq.cpu, times))
+		stats.WithRange(seq.rate, times), stats.WithRange(seq.p50, times), stats.WithRange(seq.p90, times), stats.WithRange(seq.p99, times), stats.WithRange(seq.cpu, times))
 	fmt.Fprintf(w, "OPA's CPU per decision: %s in the server, %s in its client (JSON encoding, HTTP, JSON decoding). The embedded engine kept %s of its CPU busy.\n\n",
-		withRange(seq.opa.serverCPU, us), withRange(seq.opa.workerCPU, us), withRange(seq.emb.workerBusy, pct))
+		stats.WithRange(seq.opa.serverCPU, us), stats.WithRange(seq.opa.workerCPU, us), stats.WithRange(seq.emb.workerBusy, pct))
 
 	fmt.Fprintf(w, "Requirement: the embedded engine is at least %s faster per decision (median of the per-round ratios):\n\n", times(targetTimes))
 	for _, t := range []struct {
@@ -220,11 +220,11 @@ func writeReport(w io.Writer, r report) {
 		fmt.Fprintf(w, "| | decisions/s | p50 | p99 | CPU per decision | busy: engine or OPA server | busy: OPA client |\n")
 		fmt.Fprintf(w, "|---|--:|--:|--:|--:|--:|--:|\n")
 		fmt.Fprintf(w, "| embedded engine | %s | %s | %s | %s | %s | — |\n",
-			withRange(sat.emb.rate, rate), withRange(sat.emb.p50, us), withRange(sat.emb.p99, us), withRange(sat.emb.cpu, us), withRange(sat.emb.workerBusy, pct))
+			stats.WithRange(sat.emb.rate, stats.Thousands), stats.WithRange(sat.emb.p50, us), stats.WithRange(sat.emb.p99, us), stats.WithRange(sat.emb.cpu, us), stats.WithRange(sat.emb.workerBusy, pct))
 		fmt.Fprintf(w, "| OPA server over HTTP | %s | %s | %s | %s | %s | %s |\n",
-			withRange(sat.opa.rate, rate), withRange(sat.opa.p50, us), withRange(sat.opa.p99, us), withRange(sat.opa.cpu, us), withRange(sat.opa.serverBusy, pct), withRange(sat.opa.workerBusy, pct))
+			stats.WithRange(sat.opa.rate, stats.Thousands), stats.WithRange(sat.opa.p50, us), stats.WithRange(sat.opa.p99, us), stats.WithRange(sat.opa.cpu, us), stats.WithRange(sat.opa.serverBusy, pct), stats.WithRange(sat.opa.workerBusy, pct))
 		fmt.Fprintf(w, "| **embedded advantage** | **%s** | | | **%s** | | |\n\n",
-			withRange(sat.rate, times), withRange(sat.cpu, times))
+			stats.WithRange(sat.rate, times), stats.WithRange(sat.cpu, times))
 	}
 
 	fmt.Fprintf(w, "## Rounds\n\n")
@@ -240,10 +240,10 @@ func writeReport(w io.Writer, r report) {
 	for i, rd := range r.rounds {
 		one := compare([]pair{rd.seq})
 		fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s |", i+1, sideName(rd.first),
-			rate(rd.seq.emb.rate()), rate(rd.seq.opa.rate()),
-			withRange(one.p50, times), withRange(one.p99, times), withRange(one.rate, times))
+			stats.Thousands(rd.seq.emb.rate()), stats.Thousands(rd.seq.opa.rate()),
+			stats.WithRange(one.p50, times), stats.WithRange(one.p99, times), stats.WithRange(one.rate, times))
 		if o.callers > 0 {
-			fmt.Fprintf(w, " %s |", withRange(compare([]pair{rd.sat}).rate, times))
+			fmt.Fprintf(w, " %s |", stats.WithRange(compare([]pair{rd.sat}).rate, times))
 		}
 		fmt.Fprintln(w)
 	}
@@ -321,38 +321,6 @@ func verdict(ok bool) string {
 		return "**met**"
 	}
 	return "**not met**"
-}
-
-// withRange formats s as "median [min–max]", or "—" when there is nothing.
-func withRange(s stats.Summary, f func(float64) string) string {
-	switch {
-	case s.N == 0:
-		return "—"
-	case s.N == 1 || f(s.Min) == f(s.Max):
-		return f(s.Median)
-	}
-	return fmt.Sprintf("%s [%s–%s]", f(s.Median), f(s.Min), f(s.Max))
-}
-
-// rate formats a count per second with thousands separators: 28,194.
-func rate(v float64) string {
-	n := int64(math.Round(v))
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	s := strconv.FormatInt(n, 10)
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }
 
 // us formats microseconds with the precision the size calls for: 8.42 µs,

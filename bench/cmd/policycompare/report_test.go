@@ -97,19 +97,19 @@ func TestFormats(t *testing.T) {
 		got  string
 		want string
 	}{
-		{"rate small", rate(999.4), "999"},
-		{"rate thousands", rate(28194), "28,194"},
-		{"rate millions", rate(1234567), "1,234,567"},
-		{"rate negative", rate(-1234), "-1,234"},
+		{"rate small", stats.Thousands(999.4), "999"},
+		{"rate thousands", stats.Thousands(28194), "28,194"},
+		{"rate millions", stats.Thousands(1234567), "1,234,567"},
+		{"rate negative", stats.Thousands(-1234), "-1,234"},
 		{"us below 100", us(8.421), "8.42 µs"},
 		{"us hundreds", us(183.46), "183.5 µs"},
 		{"us as ms", us(1270), "1.27 ms"},
 		{"times", times(9.96), "10.0×"},
 		{"pct", pct(0.931), "93.1%"},
-		{"range none", withRange(stats.Summary{}, times), "—"},
-		{"range one", withRange(stats.Summary{Median: 5, Min: 5, Max: 5, N: 1}, times), "5.0×"},
-		{"range equal when formatted", withRange(stats.Summary{Median: 5, Min: 4.99, Max: 5.01, N: 3}, times), "5.0×"},
-		{"range", withRange(stats.Summary{Median: 5, Min: 4, Max: 6.5, N: 3}, times), "5.0× [4.0×–6.5×]"},
+		{"range none", stats.WithRange(stats.Summary{}, times), "—"},
+		{"range one", stats.WithRange(stats.Summary{Median: 5, Min: 5, Max: 5, N: 1}, times), "5.0×"},
+		{"range equal when formatted", stats.WithRange(stats.Summary{Median: 5, Min: 4.99, Max: 5.01, N: 3}, times), "5.0×"},
+		{"range", stats.WithRange(stats.Summary{Median: 5, Min: 4, Max: 6.5, N: 3}, times), "5.0× [4.0×–6.5×]"},
 		{"short revision", short("0123456789abcdef"), "0123456789ab"},
 		{"short short revision", short("abc"), "abc"},
 	}
