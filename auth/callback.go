@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"regexp"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/crmgate/crmgate/auth/stepup"
+	"github.com/crmgate/crmgate/scope"
 	"github.com/crmgate/crmgate/session"
 )
 
@@ -157,6 +159,11 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 
 	rec := rp.record(claims, all, info)
 	rec.Tokens = rp.tokens(tok, rawID, session.Tokens{})
+	// The session is bound to the client that completed the sign-in; a
+	// step-up binds the new session to the client that stepped up.
+	if s := scope.From(r.Context()); s != nil && len(s.Fingerprint) > 0 {
+		rec.Fingerprint = maps.Clone(s.Fingerprint)
+	}
 	// Session fixation: the session always gets a fresh id; a session the
 	// request already had (or that an attacker planted) is deleted, never
 	// adopted.

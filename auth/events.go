@@ -20,6 +20,18 @@ const (
 	EventStepUpRequest     = "auth.step_up.request"
 	EventStepUpSuccess     = "auth.step_up.success"
 	EventStepUpFailure     = "auth.step_up.failure"
+	// EventHijackSuspected: a session was used by another client than
+	// the one it is bound to, and the policy revoked it.
+	EventHijackSuspected = "session.hijack_suspected"
+	// EventSessionRevoked: the policy revoked a session for another
+	// reason.
+	EventSessionRevoked = "session.revoked"
+)
+
+// Severities of events; an event without one is informational.
+const (
+	SeverityHigh   = "high"
+	SeverityMedium = "medium"
 )
 
 // Reasons of failure events: fixed codes, so that nothing a client or the
@@ -65,6 +77,22 @@ type Event struct {
 	// provider error it is ReasonProviderError followed by ":" and the
 	// provider's error code when that code is a plain OAuth error code.
 	Reason string
+	// Severity is SeverityHigh or SeverityMedium for events the security
+	// team should look at; "" otherwise.
+	Severity string
+	// Detail is the policy's reason for a revocation.
+	Detail string
+	// Fingerprint is set for EventHijackSuspected.
+	Fingerprint *FingerprintChange
+}
+
+// FingerprintChange is the client fingerprint bound to a session at login
+// and the one a request came with (component name to value, see package
+// session/fingerprint), and which components differ.
+type FingerprintChange struct {
+	Bound   map[string]string
+	Current map[string]string
+	Changed []string
 }
 
 // EventSink receives the relying party's security events, for the audit
@@ -78,15 +106,25 @@ type logSink struct{ log *slog.Logger }
 
 func (s logSink) Emit(ctx context.Context, e Event) {
 	level := slog.LevelInfo
-	if e.Type == EventLoginFailure || e.Type == EventRefreshFailure {
+	switch {
+	case e.Severity == SeverityHigh:
+		level = slog.LevelError
+	case e.Type == EventLoginFailure || e.Type == EventRefreshFailure || e.Severity != "":
 		level = slog.LevelWarn
 	}
-	s.log.LogAttrs(ctx, level, "auth: "+e.Type,
+	attrs := []slog.Attr{
 		slog.String("subject", e.Subject),
 		slog.String("id_hash", e.SessionHash),
 		slog.String("client_ip", e.ClientIP),
 		slog.String("reason", e.Reason),
-	)
+	}
+	if e.Severity != "" {
+		attrs = append(attrs, slog.String("severity", e.Severity), slog.String("detail", e.Detail))
+	}
+	if fp := e.Fingerprint; fp != nil {
+		attrs = append(attrs, slog.Any("changed", fp.Changed), slog.Any("bound_fingerprint", fp.Bound), slog.Any("fingerprint", fp.Current))
+	}
+	s.log.LogAttrs(ctx, level, "auth: "+e.Type, attrs...)
 }
 
 // emit sends an event stamped with the clock and the request's client.

@@ -244,6 +244,10 @@ func (f *File) Validate() error {
 	}
 	if f.Session != nil {
 		errs = append(errs, fielderr.Prefix("session", f.Session.Validate()))
+		if f.Session.Fingerprint.TrustedJA4Header != "" && len(f.Server.TrustedProxies) == 0 {
+			errs = append(errs, fielderr.New("session.fingerprint.trusted_ja4_header",
+				"is believed only from server.trusted_proxies, and there are none: name the TLS-terminating proxies that set it"))
+		}
 	}
 	if f.APIKeys != nil {
 		errs = append(errs, fielderr.Prefix("api_keys", f.APIKeys.Validate()))

@@ -20,6 +20,8 @@ decision := session_revoked if {
 	hijacked
 } else := public if {
 	input.route.id in access.public_routes
+} else := session_rebind if {
+	rebind
 } else := {"allow": false, "reason": "sign-in required"} if {
 	input.subject.kind == "anonymous"
 } else := api_key_decision if {
@@ -40,15 +42,42 @@ entry := route.methods[method]
 
 # --- Session hijacking --------------------------------------------------
 
+fingerprint := input.session.fingerprint
+
 # A session used by another client than the one that signed in: the
 # fingerprint bound at login does not match, and what changed is a
 # component a legitimate user does not change mid-session (or the gateway
-# could not say what changed).
+# could not say what changed). A browser update explains a new TLS
+# fingerprint and User-Agent: it is re-bound, not revoked.
 hijacked if {
-	fp := input.session.fingerprint
-	fp.bound
-	not fp.match
-	hijack_change(fp.changed)
+	fingerprint.bound
+	not fingerprint.match
+	hijack_change(fingerprint.changed)
+	not browser_update
+}
+
+# Any other change (the network alone: people move between networks; a
+# browser update) is re-bound: the user signs in again with a second
+# factor, and the new session is bound to the client that did.
+rebind if {
+	fingerprint.bound
+	not fingerprint.match
+}
+
+# The same browser family in a newer major version, at most
+# access.browser_update_max_versions newer.
+browser_update if {
+	[family, bound] := browser(fingerprint.user_agent.bound)
+	[now_family, current] := browser(fingerprint.user_agent.current)
+	family == now_family
+	current > bound
+	current - bound <= access.browser_update_max_versions
+}
+
+# A normalised User-Agent ("chrome/130") as [family, major version].
+browser(ua) := [family, to_number(major)] if {
+	[family, major] := split(ua, "/")
+	regex.match(`^[0-9]{1,6}$`, major)
 }
 
 hijack_change(changed) if count(changed) == 0
@@ -56,6 +85,14 @@ hijack_change(changed) if count(changed) == 0
 hijack_change(changed) if {
 	some c in changed
 	c in access.hijack_components
+}
+
+session_rebind := {
+	"allow": false,
+	"reason": concat("", ["the client changed (", concat(", ", fingerprint.changed), "): sign in again to continue"]),
+	"session_action": "step_up",
+	"step_up": {"acr": access.mfa.acr, "max_age_s": access.mfa.max_age_s},
+	"audit": {"durability": "async", "tags": ["session-rebind"]},
 }
 
 session_revoked := {

@@ -57,7 +57,12 @@ api_key(scopes, tier) := {
 
 service(id, roles) := object.union(user(id, roles), {"kind": "service", "amr": [], "auth_time": 0})
 
-session(bound, match, changed) := {"age_s": 60, "idle_s": 5, "fingerprint": {"bound": bound, "match": match, "changed": changed}}
+session(bound, match, changed) := browser_session(bound, match, changed, "chrome/130", "chrome/130")
+
+browser_session(bound, match, changed, was, now) := {"age_s": 60, "idle_s": 5, "fingerprint": {
+	"bound": bound, "match": match, "changed": changed,
+	"user_agent": {"bound": was, "current": now},
+}}
 
 by(req, subject) := object.union(req, {"subject": subject})
 
@@ -415,9 +420,45 @@ test_hijack_revoked_even_on_public_routes if {
 	decide(x).session_action == "revoke"
 }
 
-test_network_change_alone_allowed if {
+test_network_change_alone_steps_up if {
 	x := object.union(by(list_contacts, user("carol", ["admin"])), {"session": session(true, false, ["ip_prefix"])})
-	decide(x).allow
+	d := decide(x)
+	not d.allow
+	d.session_action == "step_up"
+	d.step_up == {"acr": "mfa", "max_age_s": 300}
+	d.reason == "the client changed (ip_prefix): sign in again to continue"
+}
+
+test_network_change_on_public_route_allowed if {
+	x := object.union(by(whoami, user("carol", ["admin"])), {"session": session(true, false, ["ip_prefix"])})
+	d := decide(x)
+	d.allow
+	not d.session_action
+}
+
+test_browser_update_steps_up if {
+	every changed in [["ja4", "user_agent"], ["user_agent"], ["ja4", "user_agent", "ip_prefix"]] {
+		ses := browser_session(true, false, changed, "chrome/130", "chrome/131")
+		d := decide(object.union(by(list_contacts, user("carol", ["admin"])), {"session": ses}))
+		not d.allow
+		d.session_action == "step_up"
+	}
+}
+
+test_other_browser_or_downgrade_revoked if {
+	every ua in [
+		["chrome/130", "firefox/131"], # another family
+		["chrome/130", "chrome/129"], # older
+		["chrome/130", "chrome/140"], # too far ahead
+		["chrome/130", "chrome/x"], # not a version
+		["chrome/130", "other"], # not a browser
+		["chrome/130", ""], # no User-Agent
+		["", "chrome/131"], # none at sign-in
+	] {
+		ses := browser_session(true, false, ["ja4", "user_agent"], ua[0], ua[1])
+		d := decide(object.union(by(list_contacts, user("carol", ["admin"])), {"session": ses}))
+		d.session_action == "revoke"
+	}
 }
 
 test_matching_or_unbound_session_allowed if {

@@ -203,7 +203,8 @@ func TestDecideSeesInput(t *testing.T) {
 		Claims: map[string]any{"preferred_username": "alice", "n": 1.5},
 	}
 	s.Session = &scope.Session{Created: testTime.Add(-120 * time.Second), LastSeen: testTime.Add(-3 * time.Second),
-		Fingerprint: scope.FingerprintCheck{Bound: true, Match: false, Changed: []string{"ja4", "ip_prefix"}}}
+		Fingerprint: scope.FingerprintCheck{Bound: true, Match: false, Changed: []string{"ja4", "ip_prefix"},
+			BoundUserAgent: "chrome/130", UserAgent: "chrome/131"}}
 	r := httptest.NewRequest("DELETE", "https://CRM.example.com/api/contacts/42?q=x&q=y", nil)
 	r.Header.Set("User-Agent", "test/1")
 	r.Header.Add("Accept", "text/html")
@@ -232,7 +233,8 @@ func TestDecideSeesInput(t *testing.T) {
 			"api_key": nil, "claims": map[string]any{"preferred_username": "alice", "n": 1.5},
 		},
 		"session": map[string]any{"age_s": float64(120), "idle_s": float64(3),
-			"fingerprint": map[string]any{"bound": true, "match": false, "changed": []any{"ja4", "ip_prefix"}}},
+			"fingerprint": map[string]any{"bound": true, "match": false, "changed": []any{"ja4", "ip_prefix"},
+				"user_agent": map[string]any{"bound": "chrome/130", "current": "chrome/131"}}},
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("input seen by the policy (-got +want):\n%s", diff)

@@ -120,6 +120,16 @@ type FingerprintInput struct {
 	Match bool `json:"match"`
 	// Changed names the components that differ (e.g. ja4, ip_prefix).
 	Changed []string `json:"changed"`
+	// UserAgent is the browser bound at login and the one seen now, so
+	// that a policy can tell a browser update from another browser.
+	UserAgent UserAgentInput `json:"user_agent"`
+}
+
+// UserAgentInput is a browser family and major version ("chrome/130",
+// "firefox/128", "other"; "" when unknown) bound at login and seen now.
+type UserAgentInput struct {
+	Bound   string `json:"bound"`
+	Current string `json:"current"`
 }
 
 // Err reports why the input could not be built faithfully (wrapping
@@ -234,6 +244,10 @@ func (b *InputBuilder) Build(s *scope.Scope, r *http.Request) *Input {
 				Bound:   ses.Fingerprint.Bound,
 				Match:   ses.Fingerprint.Match,
 				Changed: ses.Fingerprint.Changed,
+				UserAgent: UserAgentInput{
+					Bound:   ses.Fingerprint.BoundUserAgent,
+					Current: ses.Fingerprint.UserAgent,
+				},
 			},
 		}
 	}

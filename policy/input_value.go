@@ -60,6 +60,8 @@ var (
 	kBound       = ast.StringTerm("bound")
 	kMatch       = ast.StringTerm("match")
 	kChanged     = ast.StringTerm("changed")
+	kUserAgent   = ast.StringTerm("user_agent")
+	kCurrent     = ast.StringTerm("current")
 )
 
 // maxClaimDepth bounds the nesting of identity claims a policy sees.
@@ -252,6 +254,10 @@ func (in *Input) convert() (ast.Value, error) {
 				[2]*ast.Term{kBound, ast.InternedTerm(fp.Bound)},
 				[2]*ast.Term{kMatch, ast.InternedTerm(fp.Match)},
 				[2]*ast.Term{kChanged, c.strings("session.fingerprint.changed", fp.Changed)},
+				[2]*ast.Term{kUserAgent, c.term(ast.NewObject(
+					[2]*ast.Term{kBound, c.str("session.fingerprint.user_agent.bound", fp.UserAgent.Bound)},
+					[2]*ast.Term{kCurrent, c.str("session.fingerprint.user_agent.current", fp.UserAgent.Current)},
+				))},
 			))},
 		))
 	}

@@ -34,10 +34,12 @@ type DecisionLogger interface {
 // decide asks the policy about the request (stages 6-7) and enforces the
 // answer: a deny is 403; an allow whose decision needs a stage this
 // gateway does not run yet (response redaction or row filtering, a strict
-// audit write, a session action) is a deny too, never silently ignored.
+// audit write) is a deny too, never silently ignored.
 //
-// A deny that names a step-up is answered by the step-up stage (see
-// stepUp), which writes the response itself: handled is then true.
+// A session action ends the session (revoke) or sends its user through a
+// step-up that re-binds it (step_up), whatever the decision's allow; a
+// deny that names a step-up is answered by the step-up stage (see
+// stepUp). Those write the response themselves: handled is then true.
 func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, s *scope.Scope, rt *route, f *forward) (handled bool, herr *HTTPError) {
 	in := g.policy.Input(s, r)
 	d := g.policy.Decide(r.Context(), in, rt.cfg.Policy)
@@ -49,14 +51,17 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 	}
 	reason := d.Reason
 	allow := d.Allow
+	sessionAction := d.SessionAction == policy.SessionRevoke || d.SessionAction == policy.SessionStepUp
 	switch {
+	case sessionAction:
+		// The session is ended or must be re-bound before anything
+		// is forwarded, whatever the decision's allow.
+		allow = false
 	case !allow:
 	case len(d.Redact) > 0 || len(d.Filter) > 0:
 		allow, reason = false, "decision needs response redaction or filtering, which this gateway does not apply yet"
 	case d.Audit != nil && d.Audit.Durability == "strict":
 		allow, reason = false, "decision needs a strict audit write, which this gateway does not make yet"
-	case d.SessionAction != "" && d.SessionAction != "none":
-		allow, reason = false, fmt.Sprintf("decision needs session action %q, which this gateway does not take yet", d.SessionAction)
 	}
 	s.Policy = &scope.PolicyOutcome{Revision: d.Revision, Entrypoint: d.Entrypoint, Allow: allow, Reason: reason}
 	level := slog.LevelDebug
@@ -67,8 +72,13 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 		slog.String("request_id", s.ID), slog.String("route", rt.cfg.ID), slog.Bool("allow", allow),
 		slog.String("reason", reason), slog.String("revision", d.Revision), slog.String("entrypoint", d.Entrypoint),
 		slog.String("error", d.Error))
-	if !allow && d.StepUp != nil {
-		return g.stepUp(w, r, s, d)
+	switch {
+	case d.SessionAction == policy.SessionRevoke:
+		return g.revoke(w, r, s, f, d)
+	case d.SessionAction == policy.SessionStepUp:
+		return g.stepUp(w, r, s, d, true)
+	case !allow && d.StepUp != nil:
+		return g.stepUp(w, r, s, d, false)
 	}
 	if !allow {
 		g.metrics.rejected.WithLabelValues("policy").Inc()
@@ -97,8 +107,17 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 // A step-up the authentication already satisfies, or to a level that is
 // not configured, is a 403 too: the policy and the configured levels
 // disagree, and asking again would loop.
-func (g *Gateway) stepUp(w http.ResponseWriter, r *http.Request, s *scope.Scope, d policy.Decision) (bool, *HTTPError) {
-	req := stepup.Required{ACR: d.StepUp.ACR, MaxAge: time.Duration(d.StepUp.MaxAgeS) * time.Second}
+//
+// With rebind (the decision's session_action step_up, typically for a
+// session whose client fingerprint changed), the user signs in again even
+// if the session's authentication satisfies the level: the new session is
+// bound to the client that stepped up, so the change is not seen again.
+// It needs a browser session and the decision's step_up level.
+func (g *Gateway) stepUp(w http.ResponseWriter, r *http.Request, s *scope.Scope, d policy.Decision, rebind bool) (bool, *HTTPError) {
+	var req stepup.Required
+	if d.StepUp != nil {
+		req = stepup.Required{ACR: d.StepUp.ACR, MaxAge: time.Duration(d.StepUp.MaxAgeS) * time.Second}
+	}
 	deny := func(why string) (bool, *HTTPError) {
 		g.metrics.rejected.WithLabelValues("step_up").Inc()
 		return false, &HTTPError{Status: http.StatusForbidden, Outcome: "denied", Reason: "step_up",
@@ -109,6 +128,9 @@ func (g *Gateway) stepUp(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 	if sub == nil {
 		return deny("no subject")
 	}
+	if d.StepUp == nil {
+		return deny("session_action step_up without a step_up level")
+	}
 	if !g.cfg.StepUp.Known(req.ACR) {
 		return deny("the level is not one of step_up.acr_levels")
 	}
@@ -118,7 +140,12 @@ func (g *Gateway) stepUp(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 	case sub.Kind != scope.KindUser:
 		return deny(sub.Kind + " clients cannot step up")
 	}
-	if ok, _ := g.cfg.StepUp.Satisfies(stepup.Authentication{ACR: sub.ACR, AMR: sub.AMR, AuthTime: sub.AuthTime}, req, g.now()); ok {
+	if rebind {
+		if s.Session == nil || g.auth == nil {
+			return deny("session_action step_up needs a browser session")
+		}
+		g.binding.actions.WithLabelValues(policy.SessionStepUp).Inc()
+	} else if ok, _ := g.cfg.StepUp.Satisfies(stepup.Authentication{ACR: sub.ACR, AMR: sub.AMR, AuthTime: sub.AuthTime}, req, g.now()); ok {
 		return deny("the authentication already satisfies it (the policy and step_up.acr_levels disagree)")
 	}
 	s.Outcome = "step_up"

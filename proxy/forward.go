@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/crmgate/crmgate/scope"
+	"github.com/crmgate/crmgate/session"
 )
 
 // upstream is a compiled UpstreamConfig: its URL, transport and proxy.
@@ -43,6 +44,11 @@ type forward struct {
 	// upstreamHeaders and policyTier come from the policy decision.
 	upstreamHeaders map[string]string
 	policyTier      string
+	// peerTrusted says the socket peer is a trusted proxy.
+	peerTrusted bool
+	// session is the request's session record, kept for a policy's
+	// session action; nil without one.
+	session *session.Record
 }
 
 type forwardKey struct{}

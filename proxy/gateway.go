@@ -20,6 +20,7 @@ import (
 	"github.com/crmgate/crmgate/proxy/assertion"
 	"github.com/crmgate/crmgate/ratelimit"
 	"github.com/crmgate/crmgate/scope"
+	"github.com/crmgate/crmgate/session/fingerprint"
 )
 
 // Deps are what the gateway is given rather than creates.
@@ -49,6 +50,9 @@ type Deps struct {
 	Shadow PolicyShadow
 	// DecisionLog, with Policy, records every decision; nil means none.
 	DecisionLog DecisionLogger
+	// Fingerprint, with Auth, binds browser sessions to the client that
+	// signed in (session.fingerprint); nil means no binding.
+	Fingerprint *fingerprint.Config
 }
 
 // Gateway is the request pipeline: intake, client address, routing, IP
@@ -82,6 +86,9 @@ type Gateway struct {
 	// decisions is the decision log.
 	decisions DecisionLogger
 	signer    *assertion.Signer // nil when assertions are off
+	// fp binds sessions to clients; nil without binding.
+	fp      *fingerprint.Config
+	binding *bindingMetrics
 	// Canonical names of the upstream identity headers.
 	userHeader, rolesHeader, emailHeader, assertionHeader string
 }
@@ -114,6 +121,17 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 		auth:      d.Auth,
 	}
 	g.apiKeys, g.bearer, g.policy, g.shadow, g.decisions = d.APIKeys, d.Bearer, d.Policy, d.Shadow, d.DecisionLog
+	if g.binding, err = newBindingMetrics(d.Metrics); err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	if d.Fingerprint != nil && d.Auth != nil {
+		fp := *d.Fingerprint
+		g.fp = &fp
+		if fp.TrustedJA4Header != "" {
+			// Only the proxy in front of the gateway may tell the CRM.
+			g.drop[normName(fp.TrustedJA4Header)] = true
+		}
+	}
 	if g.creds, err = compileCreds(cfg, d); err != nil {
 		return nil, err
 	}
@@ -195,6 +213,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	peer, client := g.clientAddr(r)
 	s.ClientIP = client
+	st.fwd.peerTrusted = g.isTrusted(peer)
 	s.ID = g.requestID(r, peer)
 	wh := sw.Header()
 	wh[g.ridHeader] = []string{s.ID}
@@ -220,6 +239,12 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *scope.Scope) 
 		return err
 	}
 	if strings.HasPrefix(s.Path, ReservedPrefix) {
+		if g.fp != nil && g.auth.Owns(s.Path) {
+			// A sign-in or step-up callback binds the new session to
+			// this client.
+			f, _ := r.Context().Value(forwardKey{}).(*forward)
+			s.Fingerprint = g.clientFingerprint(r, s, f)
+		}
 		return g.endpoint(w, r, s)
 	}
 	rt, err := g.route(r, s, in)

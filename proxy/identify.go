@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/crmgate/crmgate/auth"
 	"github.com/crmgate/crmgate/auth/stepup"
 	"github.com/crmgate/crmgate/scope"
 	"github.com/crmgate/crmgate/session"
@@ -26,6 +27,10 @@ type Authenticator interface {
 	// a step-up sign-in for browsers, 401 with where to start one for
 	// scripts.
 	StepUp(w http.ResponseWriter, r *http.Request, subject string, req stepup.Required)
+	// Revoke ends the request's session rec on every replica because the
+	// policy said so (session_action revoke), raises the security event
+	// v describes, and answers as for a request without a session.
+	Revoke(w http.ResponseWriter, r *http.Request, rec *session.Record, v auth.Revocation)
 	// Handler serves the login callback and logout endpoints.
 	Handler() http.Handler
 	// Owns reports whether path is one of Handler's endpoints.
@@ -87,6 +92,9 @@ func (g *Gateway) identify(w http.ResponseWriter, r *http.Request, s *scope.Scop
 			}
 			s.Subject = sub
 			s.Session = &scope.Session{ID: rec.Hash(), Created: rec.Created, LastSeen: rec.LastSeen}
+			if f, _ := r.Context().Value(forwardKey{}).(*forward); f != nil {
+				g.bind(r, s, f, rec)
+			}
 			return false, nil
 		case errors.Is(err, session.ErrUnavailable):
 			g.log.LogAttrs(r.Context(), slog.LevelError, "session store unavailable; request refused",

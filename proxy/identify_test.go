@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/crmgate/crmgate/auth"
 	"github.com/crmgate/crmgate/auth/stepup"
 	"github.com/crmgate/crmgate/proxy/assertion"
 	"github.com/crmgate/crmgate/scope"
@@ -28,6 +29,9 @@ type fakeAuth struct {
 	challenged atomic.Int32
 	handled    atomic.Int32
 	steppedUp  atomic.Int32
+	// bound is the fingerprint of the session Identify returns.
+	bound   map[string]string
+	revoked []auth.Revocation
 }
 
 func (f *fakeAuth) Identify(*http.Request) (*scope.Subject, *session.Record, error) {
@@ -37,7 +41,7 @@ func (f *fakeAuth) Identify(*http.Request) (*scope.Subject, *session.Record, err
 	if f.sub == nil {
 		return nil, nil, session.ErrNoSession
 	}
-	rec := &session.Record{UserID: f.sub.ID, Created: time.Unix(1700000000, 0)}
+	rec := &session.Record{UserID: f.sub.ID, Created: time.Unix(1700000000, 0), Fingerprint: f.bound}
 	return f.sub, rec, nil
 }
 
@@ -49,6 +53,11 @@ func (f *fakeAuth) Challenge(w http.ResponseWriter, r *http.Request) {
 func (f *fakeAuth) StepUp(w http.ResponseWriter, r *http.Request, subject string, req stepup.Required) {
 	f.steppedUp.Add(1)
 	http.Redirect(w, r, "https://idp.example.com/authorize?acr_values="+req.ACR+"&prompt=login", http.StatusSeeOther)
+}
+
+func (f *fakeAuth) Revoke(w http.ResponseWriter, r *http.Request, rec *session.Record, v auth.Revocation) {
+	f.revoked = append(f.revoked, v)
+	w.WriteHeader(http.StatusUnauthorized)
 }
 
 func (f *fakeAuth) Handler() http.Handler {

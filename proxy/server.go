@@ -18,6 +18,7 @@ import (
 
 	"github.com/crmgate/crmgate/proxy/framing"
 	"github.com/crmgate/crmgate/scope"
+	"github.com/crmgate/crmgate/session/fingerprint"
 )
 
 // connInfo is what the listener learned of a connection at its handshake.
@@ -305,6 +306,10 @@ func (s *Server) handshake(raw net.Conn) {
 	}}
 	if h, ok := s.hellos.Load(raw); ok {
 		info.tls.Hello = h.(*scope.ClientHello)
+		// Once per connection: every request on it, and every stream of
+		// an HTTP/2 connection, is compared with the session's binding
+		// using this value (a resumed handshake computes the same one).
+		info.tls.JA4, _ = fingerprint.StableJA4(info.tls.Hello)
 	}
 	s.metrics.handshakes.WithLabelValues("ok", st.NegotiatedProtocol).Inc()
 	switch st.NegotiatedProtocol {

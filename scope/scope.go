@@ -39,6 +39,11 @@ type Scope struct {
 	Subject *Subject
 	// Session is the caller's browser session; nil without one.
 	Session *Session
+	// Fingerprint is the client fingerprint of the request (component
+	// name to value, see package session/fingerprint), computed for
+	// requests that carry a session and for the sign-in endpoints, which
+	// bind it to a new session; nil otherwise.
+	Fingerprint map[string]string
 	// Policy is the policy's decision on the request, nil when no policy
 	// decided it (no policy stage, or the request ended earlier).
 	Policy *PolicyOutcome
@@ -85,6 +90,9 @@ type TLSInfo struct {
 	ServerName  string
 	// Hello is the ClientHello captured at handshake, nil if not captured.
 	Hello *ClientHello
+	// JA4 is the connection's client fingerprint (fingerprint.StableJA4
+	// of Hello), computed once at handshake; "" without a ClientHello.
+	JA4 string
 }
 
 // ClientHello keeps the ClientHello fields fingerprinting needs; copies, so

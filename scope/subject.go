@@ -60,4 +60,10 @@ type FingerprintCheck struct {
 	Bound   bool
 	Match   bool
 	Changed []string
+	// BoundUserAgent and UserAgent are the browser family and major
+	// version bound at login and seen now ("chrome/130"; "" when
+	// unknown), so that a policy can tell a browser update from another
+	// browser.
+	BoundUserAgent string
+	UserAgent      string
 }

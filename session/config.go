@@ -10,6 +10,7 @@ import (
 	"github.com/crmgate/crmgate/fielderr"
 	"github.com/crmgate/crmgate/redisconn"
 	"github.com/crmgate/crmgate/secret"
+	"github.com/crmgate/crmgate/session/fingerprint"
 )
 
 // Store kinds.
@@ -46,6 +47,9 @@ type Config struct {
 	RefreshBefore   time.Duration `yaml:"refresh_before" jsonschema_description:"Refresh OIDC tokens this long before they expire. Default 1m."`
 	RefreshLockTTL  time.Duration `yaml:"refresh_lock_ttl" jsonschema_description:"Longest a token refresh may hold the session's refresh lock; other requests wait for it. Default 30s."`
 	Redis           RedisConfig   `yaml:"redis" jsonschema_description:"The Redis server(s) of store: redis."`
+	// Fingerprint is the client fingerprint bound to each session at
+	// login; the policy sees how a request's fingerprint compares.
+	Fingerprint fingerprint.Config `yaml:"fingerprint" jsonschema_description:"The client fingerprint bound to a session at sign-in (TLS JA4, browser family and version, client network) and compared on every request; the policy sees what changed (input.session.fingerprint) and decides whether to allow, step up or revoke."`
 }
 
 // RedisConfig says how to reach Redis (see redisconn.Config).
@@ -70,6 +74,7 @@ func (c *Config) Defaults() {
 	setDur(&c.RefreshBefore, time.Minute)
 	setDur(&c.RefreshLockTTL, 30*time.Second)
 	c.Redis.Defaults("crmgate:session:")
+	c.Fingerprint.Defaults()
 }
 
 func setDur(d *time.Duration, def time.Duration) {
@@ -137,5 +142,6 @@ func (c Config) Validate() error {
 	if c.RefreshLockTTL <= 0 {
 		add("refresh_lock_ttl", "must be positive, got %s", c.RefreshLockTTL)
 	}
+	errs = append(errs, fielderr.Prefix("fingerprint", c.Fingerprint.Validate()))
 	return errors.Join(errs...)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/crmgate/crmgate/fielderr"
 	"github.com/crmgate/crmgate/secret"
+	"github.com/crmgate/crmgate/session/fingerprint"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -22,7 +23,8 @@ func TestConfigDefaults(t *testing.T) {
 	want := Config{
 		CookieName: "__Host-crmgate", IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 12 * time.Hour,
 		Keys: c.Keys, Store: "memory", MaxEntries: 100000, RefreshBefore: time.Minute, RefreshLockTTL: 30 * time.Second,
-		Redis: RedisConfig{Mode: "single", KeyPrefix: "crmgate:session:", DialTimeout: 2 * time.Second, Timeout: time.Second},
+		Redis:       RedisConfig{Mode: "single", KeyPrefix: "crmgate:session:", DialTimeout: 2 * time.Second, Timeout: time.Second},
+		Fingerprint: fingerprint.Config{Components: []string{"ja4", "user_agent", "ip_prefix"}, IPv4PrefixLength: 24, IPv6PrefixLength: 48},
 	}
 	if d := cmp.Diff(c, want, cmp.Comparer(func(a, b secret.Ref) bool { return a.String() == b.String() })); d != "" {
 		t.Errorf("Defaults (-got +want):\n%s", d)

@@ -107,6 +107,9 @@ func startGateway(ctx context.Context, f *config.File, log *slog.Logger, lns lis
 		return nil, err
 	}
 	deps := pol.deps(api.deps(proxy.Deps{Log: log, Now: time.Now, Metrics: reg, Auth: id.auth}))
+	if f.Session != nil {
+		deps.Fingerprint = &f.Session.Fingerprint
+	}
 	gw, err := proxy.New(f.Config, deps)
 	if err != nil {
 		id.close()

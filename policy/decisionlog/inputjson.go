@@ -101,7 +101,11 @@ func appendInput(dst []byte, in *policy.Input, fb *fallback) ([]byte, bool) {
 		dst = strconv.AppendBool(dst, fp.Match)
 		dst = append(dst, `,"changed":`...)
 		dst = appendStrings(dst, fp.Changed)
-		dst = append(dst, "}}"...)
+		dst = append(dst, `,"user_agent":{"bound":`...)
+		dst = appendString(dst, fp.UserAgent.Bound)
+		dst = append(dst, `,"current":`...)
+		dst = appendString(dst, fp.UserAgent.Current)
+		dst = append(dst, "}}}"...)
 	}
 	return append(dst, '}'), ok && claimsOK
 }
