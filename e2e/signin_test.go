@@ -28,8 +28,8 @@ func (d *demo) user(t *testing.T, name string) (password, totpSecret string) {
 }
 
 // browser is a new browser that trusts the demo CA.
-func (d *demo) browser(t *testing.T) *browsertest.Browser {
-	return browsertest.New(t, d.pool)
+func (d *demo) browser(t *testing.T, opts ...browsertest.Option) *browsertest.Browser {
+	return browsertest.New(t, d.pool, opts...)
 }
 
 // login navigates b to path on the gateway, signs in at the demo IdP as

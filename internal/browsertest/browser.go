@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -50,12 +51,48 @@ type Browser struct {
 	t      testing.TB
 	jar    *cookiejar.Jar
 	client *http.Client
+	// ua, when set, is the User-Agent of every request ("" sends none).
+	ua *string
+}
+
+// Option changes how a Browser connects or what it sends.
+type Option func(*Browser, *http.Transport)
+
+// HTTP1 makes the browser offer only HTTP/1.1 (ALPN http/1.1), as a
+// script's HTTP/1.1 client does.
+func HTTP1() Option {
+	return func(_ *Browser, tr *http.Transport) {
+		tr.ForceAttemptHTTP2 = false
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	}
+}
+
+// WithUserAgent sends ua as the User-Agent of every request; "" sends
+// none.
+func WithUserAgent(ua string) Option {
+	return func(b *Browser, _ *http.Transport) { b.ua = &ua }
+}
+
+// WithTLS lets f change the TLS configuration the browser connects with:
+// cipher suites, curves, a session cache for resumption.
+func WithTLS(f func(*tls.Config)) Option {
+	return func(_ *Browser, tr *http.Transport) { f(tr.TLSClientConfig) }
+}
+
+// WithLocalAddr makes the browser connect from the loopback address ip
+// (e.g. 127.0.0.2), as a client on another network would.
+func WithLocalAddr(ip string) Option {
+	return func(b *Browser, tr *http.Transport) {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second}
+		tr.DialContext = d.DialContext
+	}
 }
 
 // New returns a Browser with an empty cookie jar that trusts the
 // certificates in roots (the system roots when roots is nil) and speaks
 // TLS 1.2 or later. Its idle connections are closed when the test ends.
-func New(t testing.TB, roots *x509.CertPool) *Browser {
+func New(t testing.TB, roots *x509.CertPool, opts ...Option) *Browser {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
@@ -67,8 +104,11 @@ func New(t testing.TB, roots *x509.CertPool) *Browser {
 		TLSHandshakeTimeout: 10 * time.Second,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	t.Cleanup(tr.CloseIdleConnections)
 	b := &Browser{t: t, jar: jar}
+	for _, o := range opts {
+		o(b, tr)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
 	b.client = &http.Client{
 		Jar:       jar,
 		Transport: tr,
@@ -120,6 +160,10 @@ func (b *Browser) Do(req *http.Request) Page {
 	b.t.Helper()
 	if req.Header.Get("Accept") == "" {
 		req.Header.Set("Accept", accept)
+	}
+	if b.ua != nil && req.Header.Get("User-Agent") == "" {
+		// An empty value makes net/http send no User-Agent at all.
+		req.Header["User-Agent"] = []string{*b.ua}
 	}
 	resp, err := b.client.Do(req)
 	if err != nil {
@@ -182,6 +226,11 @@ func (b *Browser) Submit(p Page, fields map[string]string) Page {
 	}
 	return b.Post(f.action, f.values, nil)
 }
+
+// CloseIdleConnections closes the browser's idle connections, so that the
+// next request opens a new one (and resumes its TLS session when the
+// configuration keeps one).
+func (b *Browser) CloseIdleConnections() { b.client.CloseIdleConnections() }
 
 // Cookies returns the cookies the browser would send to rawURL, with
 // their names and values only, as a cookie jar keeps them.

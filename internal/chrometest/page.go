@@ -286,3 +286,41 @@ func (b *Browser) Eval(expr string) string {
 	}
 	return s
 }
+
+// NewWindow opens a tab in a new browser context of the same Chromium,
+// like a private window: it shares no cookies and no connections with b,
+// so its first request to a server opens a new TLS connection from the
+// same browser. The window closes with b's browser.
+func (b *Browser) NewWindow() *Browser {
+	b.t.Helper()
+	tab, cancel := chromedp.NewContext(b.tab, chromedp.WithNewBrowserContext())
+	w := &Browser{t: b.t, tab: tab, timeout: b.timeout, console: &consoleLog{}}
+	if err := w.Do(); err != nil {
+		cancel()
+		b.t.Fatalf("opening a new window: %v", err)
+	}
+	b.t.Cleanup(func() {
+		ctx, stop := context.WithTimeout(tab, closeTimeout)
+		_ = chromedp.Cancel(ctx)
+		stop()
+		cancel()
+		w.console.wait()
+	})
+	w.console.follow(tab)
+	return w
+}
+
+// SetCookie stores c in the browser's cookie jar for rawURL, as if a
+// response from there had set it.
+func (b *Browser) SetCookie(rawURL string, c *network.Cookie) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.tab, b.timeout)
+	defer cancel()
+	secure, httpOnly := c.Secure, c.HTTPOnly
+	_, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{
+		Name: c.Name, Value: c.Value, URL: rawURL, Path: c.Path, Secure: &secure, HTTPOnly: &httpOnly, SameSite: c.SameSite,
+	})
+	if err != nil {
+		b.t.Fatalf("setting cookie %s for %s: %v", c.Name, rawURL, err)
+	}
+}
