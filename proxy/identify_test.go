@@ -32,6 +32,8 @@ type fakeAuth struct {
 	// bound is the fingerprint of the session Identify returns.
 	bound   map[string]string
 	revoked []auth.Revocation
+	// signInFingerprint is the fingerprint the endpoints saw last.
+	signInFingerprint map[string]string
 }
 
 func (f *fakeAuth) Identify(*http.Request) (*scope.Subject, *session.Record, error) {
@@ -63,6 +65,9 @@ func (f *fakeAuth) Revoke(w http.ResponseWriter, r *http.Request, rec *session.R
 func (f *fakeAuth) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.handled.Add(1)
+		if s := scope.From(r.Context()); s != nil {
+			f.signInFingerprint = s.Fingerprint
+		}
 		fmt.Fprint(w, "auth endpoint")
 	})
 }
