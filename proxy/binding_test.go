@@ -154,7 +154,10 @@ func TestSessionBinding(t *testing.T) {
 
 	t.Run("the trusted JA4 header counts only from a trusted proxy", func(t *testing.T) {
 		fa := &fakeAuth{sub: mfaUser, bound: map[string]string{"ja4": boundJA4, "user_agent": "chrome/130"}}
-		g, _ := gateway(t, fa, fpCfg(func(c *fingerprint.Config) { c.Components = []string{"ja4", "user_agent"}; c.TrustedJA4Header = "x-ja4" }))
+		g, _ := gateway(t, fa, fpCfg(func(c *fingerprint.Config) {
+			c.Components = []string{"ja4", "user_agent"}
+			c.TrustedJA4Header = "x-ja4"
+		}))
 		viaProxy := req("GET", "/api/contacts/7", "User-Agent", chrome130, "X-JA4", boundJA4, "X-Forwarded-For", "192.0.2.10")
 		viaProxy.RemoteAddr = "10.1.2.3:443"
 		w, e := do(g, viaProxy)
