@@ -28,6 +28,7 @@ import (
 	"github.com/crmgate/crmgate/internal/browsertest"
 	"github.com/crmgate/crmgate/internal/clocktest"
 	"github.com/crmgate/crmgate/secret"
+	"github.com/crmgate/crmgate/scope"
 	"github.com/crmgate/crmgate/session"
 )
 
@@ -96,6 +97,9 @@ type env struct {
 	logoutTokens []string // logout_token values that reached the RP
 	// actions counts what /sensitive carried out.
 	actions atomic.Int32
+	// fingerprint, when set, is the client fingerprint the gateway
+	// stand-in reports for its sign-in endpoints, as the proxy does.
+	fingerprint atomic.Pointer[map[string]string]
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -255,6 +259,9 @@ func (e *env) app() http.Handler {
 				e.mu.Unlock()
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		if fp := e.fingerprint.Load(); fp != nil {
+			r = r.WithContext(scope.With(r.Context(), &scope.Scope{Fingerprint: *fp}))
 		}
 		rph.ServeHTTP(w, r)
 	}))
