@@ -27,8 +27,8 @@ import (
 	"github.com/crmgate/crmgate/demo/idp"
 	"github.com/crmgate/crmgate/internal/browsertest"
 	"github.com/crmgate/crmgate/internal/clocktest"
-	"github.com/crmgate/crmgate/secret"
 	"github.com/crmgate/crmgate/scope"
+	"github.com/crmgate/crmgate/secret"
 	"github.com/crmgate/crmgate/session"
 )
 
