@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -147,4 +149,63 @@ func TestBrowserStepUp(t *testing.T) {
 		t.Errorf("the contact after the delete: %s", res)
 	}
 	b.Screenshot("05-deleted.png")
+}
+
+// A real browser is one client however it connects: Chromium orders its
+// TLS extensions at random on every connection, resumes sessions and
+// speaks HTTP/2, and the session it signed in with keeps working in a
+// new window (a new connection, the cookie copied over), while the same
+// cookie in a script is revoked on first use.
+func TestBrowserSessionBinding(t *testing.T) {
+	d := startDemo(t, "--policy", mustAbs(t, "../policies"))
+	b := d.chromium(t)
+	const page = "/api/contacts/1"
+	if u := d.chromiumSignIn(t, b, page, "carol"); u.Path != page {
+		t.Fatalf("signed in at %s, want %s", u, page)
+	}
+	b.WaitText(`"id":1`)
+	c := b.Cookie(d.GatewayURL, sessionCookieName)
+	if c == nil {
+		t.Fatal("no session cookie")
+	}
+
+	handshakes := func() int {
+		n := 0
+		for _, l := range strings.Split(grepLines(d.metricsAt(t, d.AdminURL), "crmgate_tls_handshakes_total"), "\n") {
+			if !strings.Contains(l, `result="ok"`) {
+				continue
+			}
+			var v int
+			if i := strings.LastIndexByte(l, ' '); i > 0 {
+				fmt.Sscan(l[i+1:], &v)
+			}
+			n += v
+		}
+		return n
+	}
+	for i := range 3 {
+		before := handshakes()
+		w := b.NewWindow()
+		w.SetCookie(d.GatewayURL, c)
+		w.Navigate(d.GatewayURL + page)
+		if u := w.URL(); u.Host != mustURL(t, d.GatewayURL).Host || !strings.Contains(w.Text(), `"id":1`) {
+			t.Fatalf("window %d: at %s\n%s", i, u, tail(w.Text(), 400))
+		}
+		if after := handshakes(); after <= before {
+			t.Errorf("window %d made no new TLS connection (%d handshakes before, %d after)", i, before, after)
+		}
+	}
+
+	// The cookie in a script: revoked, and the browser signs in again.
+	thief := d.browser(t)
+	thief.SetCookie(d.GatewayURL, &http.Cookie{Name: c.Name, Value: c.Value, Path: "/", Secure: true, HttpOnly: true})
+	if p := getJSON(thief, d.GatewayURL, page); p.Status != http.StatusUnauthorized {
+		t.Fatalf("the cookie in a script: %d %s", p.Status, tail(p.Body, 300))
+	}
+	w := b.NewWindow()
+	w.SetCookie(d.GatewayURL, c)
+	w.Navigate(d.GatewayURL + page)
+	if u := w.URL(); u.Host != mustURL(t, d.IdPURL).Host {
+		t.Errorf("the browser after the revocation is at %s, want the IdP's sign-in", u)
+	}
 }

@@ -295,7 +295,17 @@ func (b *Browser) NewWindow() *Browser {
 	b.t.Helper()
 	tab, cancel := chromedp.NewContext(b.tab, chromedp.WithNewBrowserContext())
 	w := &Browser{t: b.t, tab: tab, timeout: b.timeout, console: &consoleLog{}}
-	if err := w.Do(); err != nil {
+	// The first run creates the tab and ties it to the context it runs
+	// in: that must be the tab's own, not one with a deadline.
+	opened := make(chan error, 1)
+	go func() { opened <- chromedp.Do(tab) }()
+	var err error
+	select {
+	case err = <-opened:
+	case <-time.After(b.timeout):
+		err = fmt.Errorf("no window within %v", b.timeout)
+	}
+	if err != nil {
 		cancel()
 		b.t.Fatalf("opening a new window: %v", err)
 	}
