@@ -335,3 +335,51 @@ decision := {"allow": true, "reason": "slow"} if {
 		t.Errorf("a policy slower than the gateway's deadline: err %v\n%s%s", err, out, stderr)
 	}
 }
+
+// eval describes the session's fingerprint check with --changed and
+// --browser, as the shipped policy's session rules read it.
+func TestPolicyEvalFingerprint(t *testing.T) {
+	eval := func(args ...string) (string, error) {
+		t.Helper()
+		a := append([]string{"eval", shippedPolicies, "--request", "GET /api/contacts", "--route", "contacts.list", "--as", "carol", "--role", "admin", "--explain", "none"}, args...)
+		out, stderr, err := runPolicy(t, a...)
+		if err != nil {
+			return stderr, err
+		}
+		return out, nil
+	}
+	for _, tc := range []struct {
+		args   []string
+		action string
+	}{
+		{nil, "none"},
+		{[]string{"--changed", "ja4"}, "revoke"},
+		{[]string{"--changed", "ip_prefix"}, "step_up"},
+		{[]string{"--changed", "ja4", "--changed", "user_agent", "--browser", "chrome/130,chrome/131"}, "step_up"},
+		{[]string{"--changed", "user_agent", "--browser", "chrome/130,firefox/131"}, "revoke"},
+	} {
+		out, err := eval(tc.args...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", tc.args, err, out)
+		}
+		var d struct {
+			Allow         bool
+			SessionAction string `json:"session_action"`
+		}
+		if err := json.Unmarshal([]byte(out), &d); err != nil {
+			t.Fatalf("%v: %v\n%s", tc.args, err, out)
+		}
+		if d.SessionAction != tc.action || d.Allow != (tc.action == "none") {
+			t.Errorf("%v: %+v, want session_action %q", tc.args, d, tc.action)
+		}
+	}
+	if _, err := eval("--changed", "cookie"); err == nil {
+		t.Error("an unknown component was accepted")
+	}
+	if _, err := eval("--browser", "chrome/130"); err == nil {
+		t.Error("--browser without a comma was accepted")
+	}
+	if _, _, err := runPolicy(t, "eval", shippedPolicies, "--request", "GET /api/contacts", "--route", "contacts.list", "--as", "key:integration-read", "--changed", "ja4"); err == nil {
+		t.Error("--changed for an API key was accepted")
+	}
+}

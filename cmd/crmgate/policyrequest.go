@@ -22,6 +22,7 @@ import (
 	"github.com/crmgate/crmgate/policy"
 	"github.com/crmgate/crmgate/proxy"
 	"github.com/crmgate/crmgate/scope"
+	"github.com/crmgate/crmgate/session/fingerprint"
 )
 
 // evalRequestID is the request id of the inputs eval builds.
@@ -43,12 +44,17 @@ type requestFlags struct {
 	scopes              listFlag
 	email, acr, tier    string
 	authAge             time.Duration
+
+	// changed and browser describe the session's fingerprint check.
+	changed listFlag
+	browser string
 }
 
 // requestFlagNames are every flag of requestFlags, for refusing them
 // next to --input.
 var requestFlagNames = []string{"request", "c", "host", "client-ip", "time", "header", "route", "param", "tag",
-	"as", "api-key", "subject", "role", "group", "amr", "scope", "email", "acr", "tier", "auth-age"}
+	"as", "api-key", "subject", "role", "group", "amr", "scope", "email", "acr", "tier", "auth-age",
+	"changed", "browser"}
 
 func (r *requestFlags) register(fs *flag.FlagSet) {
 	r.fs = fs
@@ -71,6 +77,8 @@ func (r *requestFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.email, "email", "", "e-mail address of a user")
 	fs.StringVar(&r.acr, "acr", "", "authentication context class of a user")
 	fs.StringVar(&r.tier, "tier", "", "rate-limit tier of an API key")
+	fs.Var(&r.changed, "changed", "fingerprint component of the user's session that changed since sign-in: ja4, user_agent, ip_prefix, accept_language (repeatable; default none: the session matches)")
+	fs.StringVar(&r.browser, "browser", "", "the browser bound at sign-in and seen now, 'BOUND,NOW' (e.g. chrome/130,chrome/131)")
 	fs.DurationVar(&r.authAge, "auth-age", 0, "time since a user signed in")
 }
 
@@ -160,8 +168,27 @@ func (r *requestFlags) build(stderr io.Writer) (*evalRequest, error) {
 	sc := &scope.Scope{ID: evalRequestID, Start: now, Method: rm.Method, Path: rm.Path, EscapedPath: rm.EscapedPath,
 		Route: rm.Route, Params: rm.Params, Subject: sub}
 	if sub.Kind == scope.KindUser {
-		// A signed-in user's browser session began when they signed in.
-		sc.Session = &scope.Session{Created: sub.AuthTime}
+		// A signed-in user's browser session began when they signed in,
+		// bound to the client that did.
+		sc.Session = &scope.Session{Created: sub.AuthTime, Fingerprint: scope.FingerprintCheck{Bound: true, Match: len(r.changed) == 0}}
+		fp := &sc.Session.Fingerprint
+		for _, c := range r.changed {
+			if !fingerprint.Known(c) {
+				return nil, usageError(stderr, "eval", "--changed %q is not a fingerprint component (ja4, user_agent, ip_prefix, accept_language)", c)
+			}
+			fp.Changed = append(fp.Changed, c)
+		}
+		slices.Sort(fp.Changed)
+		fp.Changed = slices.Compact(fp.Changed)
+		if r.browser != "" {
+			was, now, ok := strings.Cut(r.browser, ",")
+			if !ok {
+				return nil, usageError(stderr, "eval", "--browser %q is not BOUND,NOW (e.g. chrome/130,chrome/131)", r.browser)
+			}
+			fp.BoundUserAgent, fp.UserAgent = was, now
+		}
+	} else if len(r.changed) > 0 || r.browser != "" {
+		return nil, usageError(stderr, "eval", "--changed and --browser describe a signed-in user's session; the caller is %s", sub.Kind)
 	}
 	if r.clientIP != "" {
 		ip, err := netip.ParseAddr(r.clientIP)

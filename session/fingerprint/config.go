@@ -95,6 +95,9 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Known reports whether name is a fingerprint component.
+func Known(name string) bool { return slices.Contains(components[:], name) }
+
 func known() string {
 	return ComponentJA4 + ", " + ComponentUserAgent + ", " + ComponentIPPrefix + ", " + ComponentAcceptLanguage
 }
