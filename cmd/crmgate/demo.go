@@ -58,7 +58,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	idpAddr := fs.String("idp-addr", "127.0.0.1:8444", "development OpenID provider address (loopback)")
 	redisAddr := fs.String("redis", "", "host:port of a Redis server to keep sessions in (loopback; empty: in memory)")
 	contacts := fs.Int("contacts", 200, "number of sample contacts in the CRM")
-	policyDir := fs.String("policy", "", "folder of a Rego policy set the gateway enforces; empty: the shipped CRM policy (written to the data folder); none: no policy stage")
+	policyDir := fs.String("policy", "shipped", "folder of a Rego policy set the gateway enforces; shipped: the CRM policy built into this binary (written to the data folder); none: no policy stage")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	var polDir string
 	switch *policyDir {
-	case "", "none":
+	case "shipped", "none":
 	default:
 		if polDir, err = filepath.Abs(*policyDir); err != nil {
 			return err
@@ -90,7 +90,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}
-	if *policyDir == "" {
+	if *policyDir == "shipped" {
 		if polDir, err = writeShippedPolicy(filepath.Join(dir, "policies")); err != nil {
 			return err
 		}
