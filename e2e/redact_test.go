@@ -111,6 +111,15 @@ func TestRedactShippedPolicy(t *testing.T) {
 		if res.StatusCode != 404 || strings.Contains(string(b), "bob") || ssnRe.Match(b) {
 			t.Errorf("bob's contact: %d %s", res.StatusCode, b)
 		}
+		res2, b2 := d.get(t, "/api/contacts/99999999", "Cookie", alice)
+		var p1, p2 map[string]any
+		_ = json.Unmarshal(b, &p1)
+		_ = json.Unmarshal(b2, &p2)
+		delete(p1, "request_id")
+		delete(p2, "request_id")
+		if res2.StatusCode != res.StatusCode || fmt.Sprint(p1) != fmt.Sprint(p2) || res2.Header.Get("Content-Type") != res.Header.Get("Content-Type") {
+			t.Errorf("someone else's contact (%d %s) can be told from a missing one (%d %s)", res.StatusCode, b, res2.StatusCode, b2)
+		}
 	})
 
 	t.Run("support: every row, e-mail and phone masked", func(t *testing.T) {

@@ -82,7 +82,7 @@ func (g *Gateway) refuseResponse(s *scope.Scope, rd *scope.Redaction, err error)
 	if errors.Is(err, redact.ErrRecordRefused) {
 		// As if the record did not exist: a caller cannot tell a record
 		// of someone else from a missing one.
-		e = &HTTPError{Status: http.StatusNotFound, Outcome: "denied", Reason: "redact", Err: err}
+		e = &HTTPError{Status: http.StatusNotFound, Outcome: "denied", Reason: "redact", Err: err, Public: "No such resource."}
 		rd.Result = scope.RedactRecordRefused
 	}
 	g.metrics.redactResponses.WithLabelValues(rd.Result).Inc()
