@@ -89,6 +89,9 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 		if d.RateLimit != nil {
 			f.policyTier = d.RateLimit.Tier
 		}
+	} else if tr != nil {
+		// Nowhere to hand the transform to: never forward unredacted.
+		return false, &HTTPError{Status: http.StatusInternalServerError, Outcome: "error", Err: fmt.Errorf("no forwarding state for the response transform")}
 	}
 	return false, nil
 }
