@@ -55,7 +55,7 @@ type File struct {
 	Bearer  *bearer.Config `yaml:"bearer" jsonschema_description:"OAuth 2.0 bearer access tokens (JWTs) of machine clients, by issuer."`
 	// Policy turns on the policy stage: every request is decided by the
 	// Rego policy set.
-	Policy *policy.Config `yaml:"policy" jsonschema_description:"Decide every request with the OPA (Rego) policy set in dir or a signed bundle (see docs/policy.md). Absent: routes are decided by configuration alone. A decision that needs a stage this gateway does not run yet (response redaction or filtering, strict audit, session actions) is a deny."`
+	Policy *policy.Config `yaml:"policy" jsonschema_description:"Decide every request with the OPA (Rego) policy set in dir or a signed bundle (see docs/policy.md). Absent: routes are decided by configuration alone. A decision's redact and filter entries are applied to JSON responses (see redact); one that needs a stage this gateway does not run yet (strict audit, session actions) is a deny."`
 	// DecisionLog writes the policy's decisions in OPA's format.
 	DecisionLog *decisionlog.Config `yaml:"decision_log" jsonschema_description:"Write every policy decision in OPA's decision log format (one JSON line each), with sensitive input fields masked (see docs/policy.md#decision-log). Requires policy. Absent: no decision log."`
 }

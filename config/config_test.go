@@ -20,6 +20,7 @@ var testResolver = secret.Resolver{
 		v, ok := map[string]string{
 			"ADMIN_TOKEN": strongSecret, "WEAK_TOKEN": "password123",
 			"CLIENT_SECRET": strongSecret + "c", "SESSION_KEY": strongSecret + "s", "ASSERTION_KEY": string(testAssertionKey),
+			"REDACT_KEY": strongSecret + "r",
 		}[k]
 		return v, ok
 	},
@@ -83,6 +84,12 @@ func TestLoadValid(t *testing.T) {
 	}
 	if f.Assertion.Issuer != "https://crm.example.com" || f.Session.CookieName != "__Host-crmgate" || f.OIDC.RedirectPath != "/.crmgate/callback" {
 		t.Errorf("identity defaults not applied: assertion issuer %q, cookie %q, redirect %q", f.Assertion.Issuer, f.Session.CookieName, f.OIDC.RedirectPath)
+	}
+	if string(f.Redact.HashKey.Value()) != strongSecret+"r" || f.Redact.MaxDepth != 32 || f.Redact.MaskToken != "****" {
+		t.Errorf("redact = %+v", f.Redact)
+	}
+	if f.Routes[0].RedactUntransformable != "block" || f.Routes[2].RedactUntransformable != "pass" {
+		t.Errorf("redact_untransformable %q %q", f.Routes[0].RedactUntransformable, f.Routes[2].RedactUntransformable)
 	}
 	if f.Routes[0].Auth != "required" || f.Routes[1].Auth != "none" {
 		t.Errorf("route auth modes %q %q", f.Routes[0].Auth, f.Routes[1].Auth)

@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -138,10 +139,15 @@ func startProcess(t *testing.T, name string, args ...string) *process {
 func (p *process) stop() { p.once.Do(p.stopFn) }
 
 // startDemo runs `crmgate demo` on free loopback ports and waits for its
-// demo.json.
+// demo.json. Unless extra names a --policy (shipped: the demo's default),
+// the demo runs without a policy stage (--policy none): the tests of the
+// gateway's other stages are not about who may read what.
 func startDemo(t *testing.T, extra ...string) *demo {
 	t.Helper()
 	dir := t.TempDir()
+	if !slices.Contains(extra, "--policy") {
+		extra = append([]string{"--policy", "none"}, extra...)
+	}
 	args := append([]string{"demo", "--data-dir", dir, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--crm-addr", "127.0.0.1:0", "--idp-addr", "127.0.0.1:0"}, extra...)
 	p := startProcess(t, "crmgate demo", args...)
 	out := p.out

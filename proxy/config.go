@@ -16,6 +16,7 @@ import (
 	"github.com/crmgate/crmgate/fielderr"
 	"github.com/crmgate/crmgate/proxy/assertion"
 	"github.com/crmgate/crmgate/ratelimit"
+	"github.com/crmgate/crmgate/redact"
 )
 
 // Config is the gateway's listeners, server limits, header hygiene,
@@ -30,6 +31,7 @@ type Config struct {
 	RateLimit *ratelimit.Config         `yaml:"rate_limit" jsonschema_description:"Rate limits: named tiers, the tier of each kind of caller, and where the counters live. Absent: no rate limits."`
 	Assertion assertion.Config          `yaml:"assertion" jsonschema_description:"A short-lived JWT signed by the gateway that tells the CRM who is calling, verifiable with the gateway's public keys (served at /.crmgate/jwks.json)."`
 	StepUp    stepup.Config             `yaml:"step_up" jsonschema_description:"Strengths of authentication for the step-ups a policy asks for (decision step_up: {acr, max_age_s}): the acr levels in order and the amr methods that count as a level."`
+	Redact    redact.Config             `yaml:"redact" jsonschema_description:"The response transform that applies a policy decision's redact and filter entries to JSON responses (see docs/redaction.md): the key of the hash action and the limits of a transformed body."`
 }
 
 // ListenConfig says where the gateway listens.
@@ -129,7 +131,16 @@ type RouteConfig struct {
 	APIKeyFrom         []string                 `yaml:"api_key_from" jsonschema_description:"Where API keys are read on this route: header:NAME, authorization:SCHEME, basic. Default: api_keys.sources."`
 	UpstreamCredential UpstreamCredentialConfig `yaml:"upstream_credential" jsonschema_description:"Replace the client's credential with the CRM's own service credential on forwarded requests (credential translation), so integrations never hold CRM credentials."`
 	RateLimit          RouteRateLimit           `yaml:"rate_limit" jsonschema_description:"The route's rate limit."`
+	// RedactUntransformable says what happens to a response that a
+	// decision wants redacted or filtered but that is not JSON.
+	RedactUntransformable string `yaml:"redact_untransformable" jsonschema_description:"What happens to a response that the policy decision wants redacted or filtered but that is not JSON (CSV, HTML, a download): block (default: 502, nothing of it is sent) or pass (sent as the upstream wrote it, unredacted; only for routes whose other formats hold nothing the redactions protect)."`
 }
+
+// Values of RouteConfig.RedactUntransformable.
+const (
+	UntransformableBlock = "block"
+	UntransformablePass  = "pass"
+)
 
 // RouteRateLimit is a route's rate-limit settings.
 type RouteRateLimit struct {
@@ -151,6 +162,7 @@ const ReservedPrefix = "/.crmgate/"
 // Defaults fills unset fields with their defaults.
 func (c *Config) Defaults() {
 	c.StepUp.Defaults()
+	c.Redact.Defaults()
 	if c.Listen.HTTPS == "" {
 		c.Listen.HTTPS = ":443"
 	}
@@ -209,6 +221,9 @@ func (c *Config) Defaults() {
 		if r.Auth == "" {
 			r.Auth = AuthRequired
 		}
+		if r.RedactUntransformable == "" {
+			r.RedactUntransformable = UntransformableBlock
+		}
 	}
 	u := &h.Upstream
 	if u.User == "" {
@@ -247,6 +262,7 @@ func (c *Config) Validate() error {
 	var errs []error
 	add := func(path, format string, args ...any) { errs = append(errs, fielderr.New(path, format, args...)) }
 	errs = append(errs, fielderr.Prefix("step_up", c.StepUp.Validate()))
+	errs = append(errs, fielderr.Prefix("redact", c.Redact.Validate()))
 
 	if _, _, err := net.SplitHostPort(c.Listen.HTTPS); err != nil {
 		add("listen.https", "%q is not host:port (e.g. :443 or 127.0.0.1:8443)", c.Listen.HTTPS)
@@ -471,6 +487,11 @@ func (r RouteConfig) validate(upstreams map[string]UpstreamConfig) error {
 	case "no-store", "private", "upstream":
 	default:
 		add("cache", "%q is not allowed (no-store, private, upstream)", r.Cache)
+	}
+	switch r.RedactUntransformable {
+	case UntransformableBlock, UntransformablePass:
+	default:
+		add("redact_untransformable", "%q is not allowed (block, pass)", r.RedactUntransformable)
 	}
 	return errors.Join(errs...)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/crmgate/crmgate/auth/stepup"
 	"github.com/crmgate/crmgate/policy"
 	"github.com/crmgate/crmgate/policy/decisionlog"
+	"github.com/crmgate/crmgate/redact"
 	"github.com/crmgate/crmgate/scope"
 )
 
@@ -33,8 +34,10 @@ type DecisionLogger interface {
 
 // decide asks the policy about the request (stages 6-7) and enforces the
 // answer: a deny is 403; an allow whose decision needs a stage this
-// gateway does not run yet (response redaction or row filtering, a strict
-// audit write) is a deny too, never silently ignored.
+// gateway does not run yet (a strict audit write) is a deny too, never
+// silently ignored. A decision's redact and filter entries are compiled
+// here for the response transform (stage 9); one that cannot be enforced
+// is a deny.
 //
 // A session action ends the session (revoke) or sends its user through a
 // step-up that re-binds it (step_up), whatever the decision's allow; a
@@ -58,10 +61,15 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 		// is forwarded, whatever the decision's allow.
 		allow = false
 	case !allow:
-	case len(d.Redact) > 0 || len(d.Filter) > 0:
-		allow, reason = false, "decision needs response redaction or filtering, which this gateway does not apply yet"
 	case d.Audit != nil && d.Audit.Durability == "strict":
 		allow, reason = false, "decision needs a strict audit write, which this gateway does not make yet"
+	}
+	var tr *redact.Program
+	if allow && (len(d.Redact) > 0 || len(d.Filter) > 0) {
+		var err error
+		if tr, err = g.compileTransform(d, s.Method); err != nil {
+			allow, reason = false, err.Error()
+		}
 	}
 	s.Policy = &scope.PolicyOutcome{Revision: d.Revision, Entrypoint: d.Entrypoint, Allow: allow, Reason: reason}
 	level := slog.LevelDebug
@@ -87,9 +95,13 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 	}
 	if f != nil {
 		f.upstreamHeaders = d.UpstreamHeaders
+		f.transform, f.redactions = tr, d.Redact
 		if d.RateLimit != nil {
 			f.policyTier = d.RateLimit.Tier
 		}
+	} else if tr != nil {
+		// Nowhere to hand the transform to: never forward unredacted.
+		return false, &HTTPError{Status: http.StatusInternalServerError, Outcome: "error", Err: fmt.Errorf("no forwarding state for the response transform")}
 	}
 	return false, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crmgate/crmgate/policy"
+	"github.com/crmgate/crmgate/redact"
 	"github.com/crmgate/crmgate/scope"
 	"github.com/crmgate/crmgate/session"
 )
@@ -49,6 +52,11 @@ type forward struct {
 	// session is the request's session record, kept for a policy's
 	// session action; nil without one.
 	session *session.Record
+	// transform is the decision's redact and filter entries, compiled;
+	// nil when the response passes untouched. redactions are the
+	// entries it was compiled from, for its statistics.
+	transform  *redact.Program
+	redactions []policy.Redaction
 }
 
 type forwardKey struct{}
@@ -249,6 +257,9 @@ func (g *Gateway) rewrite(up *upstream, pr *httputil.ProxyRequest) {
 	g.setCredentials(h, &g.creds[f.route.index])
 	g.setIdentity(h, s, f)
 	setPolicyHeaders(h, f)
+	if f.transform != nil {
+		prepareTransformRequest(h)
+	}
 	if _, ok := h["User-Agent"]; !ok {
 		// Go would otherwise add its own.
 		h["User-Agent"] = []string{""}
@@ -264,7 +275,9 @@ func isOverrideHeader(n []byte) bool {
 	return false
 }
 
-// modifyResponse applies response hygiene (stage 10).
+// modifyResponse applies the decision's transform (stage 9) and response
+// hygiene (stage 10). An error is rendered by upstreamError, and nothing
+// of the upstream's response is sent.
 func (g *Gateway) modifyResponse(res *http.Response) error {
 	s := scope.From(res.Request.Context())
 	f := forwardFrom(res.Request.Context())
@@ -301,19 +314,28 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 		rewriteLocation(h, f.up.origin, "https://"+f.in.authority)
 	}
 	if f != nil {
+		cache := f.route.cfg.Cache
+		if f.transform != nil && cache == "upstream" {
+			// What the caller sees depends on who asked: never for
+			// shared caches, whatever the upstream says.
+			cache = "private"
+		}
 		// ReverseProxy clears the client header after relaying a 1xx
 		// (103 Early Hints): set the gateway's headers again.
 		g.security.apply(f.out)
 		f.out[g.ridHeader] = []string{s.ID}
-		presetCache(f.out, f.route.cfg.Cache)
+		presetCache(f.out, cache)
 		g.security.merge(f.out, h)
 		if res.StatusCode != http.StatusSwitchingProtocols {
-			mergeCache(f.out, h, f.route.cfg.Cache)
+			mergeCache(f.out, h, cache)
 		}
 	}
 	// The gateway set its request id on the response already; an
 	// upstream's echo of it would be a second copy.
 	h.Del(g.ridHeader)
+	if f != nil && f.transform != nil {
+		return g.transformResponse(res, s, f)
+	}
 	return nil
 }
 
@@ -336,6 +358,22 @@ func rewriteLocation(h http.Header, upstream, public string) {
 }
 
 func (g *Gateway) upstreamError(up *upstream, w http.ResponseWriter, r *http.Request, err error) {
+	var te *transformError
+	if errors.As(err, &te) {
+		// The transform refused the response (counted by its own
+		// metric); the upstream answered.
+		s := scope.From(r.Context())
+		s.Outcome = te.Outcome
+		level := slog.LevelWarn
+		if te.Status == http.StatusNotFound {
+			level = slog.LevelInfo
+		}
+		g.log.LogAttrs(r.Context(), level, "response refused by the transform",
+			slog.String("request_id", s.ID), slog.String("upstream", up.name), slog.Int("status", te.Status), slog.String("error", te.Err.Error()))
+		g.security.apply(w.Header())
+		writeError(w, r, te.HTTPError)
+		return
+	}
 	e := classifyUpstreamError(r, err)
 	kind := "error"
 	switch e.Status {

@@ -19,6 +19,7 @@ import (
 	"github.com/crmgate/crmgate/auth/apikey"
 	"github.com/crmgate/crmgate/proxy/assertion"
 	"github.com/crmgate/crmgate/ratelimit"
+	"github.com/crmgate/crmgate/redact"
 	"github.com/crmgate/crmgate/scope"
 	"github.com/crmgate/crmgate/session/fingerprint"
 )
@@ -89,6 +90,8 @@ type Gateway struct {
 	// fp binds sessions to clients; nil without binding.
 	fp      *fingerprint.Config
 	binding *bindingMetrics
+	// redactOpts are the settings of every compiled response transform.
+	redactOpts redact.Options
 	// Canonical names of the upstream identity headers.
 	userHeader, rolesHeader, emailHeader, assertionHeader string
 }
@@ -112,13 +115,14 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 	}
 	g := &Gateway{
 		cfg: cfg, log: d.Log, now: d.Now, router: rt, metrics: m,
-		trusted:   parsePrefixes(cfg.Server.TrustedProxies),
-		drop:      map[string]bool{},
-		identity:  map[string]bool{},
-		cookies:   []string{strings.ToLower(cfg.Headers.GatewayCookiePrefix)},
-		security:  newSecurityHeaders(cfg.Headers.Security),
-		ridHeader: http.CanonicalHeaderKey(cfg.Server.RequestIDHeader),
-		auth:      d.Auth,
+		trusted:    parsePrefixes(cfg.Server.TrustedProxies),
+		drop:       map[string]bool{},
+		identity:   map[string]bool{},
+		cookies:    []string{strings.ToLower(cfg.Headers.GatewayCookiePrefix)},
+		security:   newSecurityHeaders(cfg.Headers.Security),
+		ridHeader:  http.CanonicalHeaderKey(cfg.Server.RequestIDHeader),
+		auth:       d.Auth,
+		redactOpts: cfg.Redact.Options(),
 	}
 	g.apiKeys, g.bearer, g.policy, g.shadow, g.decisions = d.APIKeys, d.Bearer, d.Policy, d.Shadow, d.DecisionLog
 	if g.binding, err = newBindingMetrics(d.Metrics); err != nil {
@@ -345,10 +349,20 @@ func (g *Gateway) finish(sw *statusWriter, r *http.Request, s *scope.Scope) {
 		slog.String("outcome", outcome),
 		slog.String("proto", r.Proto),
 		{},
+		{},
 	}
-	n := len(attrs) - 1
+	n := len(attrs) - 2
 	if s.Policy != nil {
 		attrs[n] = slog.String("policy_revision", s.Policy.Revision)
+		n++
+	}
+	if rd := s.Redaction; rd != nil {
+		values := 0
+		for _, r := range rd.Rules {
+			values += r.Values
+		}
+		attrs[n] = slog.Group("redact", slog.String("result", rd.Result), slog.Int("values", values),
+			slog.Int("rows_kept", rd.RowsKept), slog.Int("rows_dropped", rd.RowsDropped))
 		n++
 	}
 	g.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs[:n]...)

@@ -15,6 +15,10 @@ type metrics struct {
 	handshakes *prometheus.CounterVec
 	conns      prometheus.Gauge
 	inflight   prometheus.Gauge
+	// The response transform's series.
+	redactResponses *prometheus.CounterVec
+	redactValues    prometheus.Counter
+	redactRows      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -41,11 +45,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "crmgate_requests_in_flight", Help: "Requests being served.",
 		}),
+		redactResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crmgate_redact_responses_total",
+			Help: "Responses whose decision asked for redaction or filtering, by result (redacted, no_body, passed, record_refused, refused, aborted).",
+		}, []string{"result"}),
+		redactValues: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "crmgate_redact_values_total", Help: "Values removed or replaced in responses by the decisions' redact rules.",
+		}),
+		redactRows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crmgate_redact_rows_total", Help: "Rows of filtered arrays in responses, by what the filters did (kept, dropped).",
+		}, []string{"row"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.rejected, m.upstream, m.handshakes, m.conns, m.inflight} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.rejected, m.upstream, m.handshakes, m.conns, m.inflight, m.redactResponses, m.redactValues, m.redactRows} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -45,8 +45,10 @@ func (c *Config) Defaults() {
 func (c Config) Validate() error {
 	var errs []error
 	add := func(path, format string, args ...any) { errs = append(errs, fielderr.New(path, format, args...)) }
-	if !c.HashKey.IsZero() && len(c.HashKey.Value()) < MinHashKeyBytes {
-		add("hash_key", "must be at least %d bytes, got %d", MinHashKeyBytes, len(c.HashKey.Value()))
+	// A reference that did not resolve (no value) is reported where it
+	// was resolved.
+	if n := len(c.HashKey.Value()); n > 0 && n < MinHashKeyBytes {
+		add("hash_key", "must be at least %d bytes, got %d", MinHashKeyBytes, n)
 	}
 	if !utf8.ValidString(c.MaskToken) || len(c.MaskToken) > maxMaskToken {
 		add("mask_token", "must be valid UTF-8 of at most %d bytes", maxMaskToken)

@@ -47,6 +47,9 @@ type Scope struct {
 	// Policy is the policy's decision on the request, nil when no policy
 	// decided it (no policy stage, or the request ended earlier).
 	Policy *PolicyOutcome
+	// Redaction is what the response transform did to the response body;
+	// nil when the decision asked for no redaction or filtering.
+	Redaction *Redaction
 	// Status is the status the gateway answered with, filled by the
 	// response writer wrapper; 0 until the header is written.
 	Status int
@@ -80,6 +83,57 @@ type PolicyOutcome struct {
 	// Reason is the policy's reason, or the gateway's for a deny it
 	// made on the policy's behalf.
 	Reason string
+}
+
+// Redaction is what the response transform (stage 9) did with a
+// response whose decision has redact or filter entries, for logs and
+// audit events.
+type Redaction struct {
+	// Result is how the transform ended: RedactApplied, RedactNoBody,
+	// RedactPassed, RedactRecordRefused, RedactRefused or RedactAborted
+	// (see their comments); "" while the body is still streaming.
+	Result string
+	// Rules are the decision's redact entries, in order, with how many
+	// values each removed or replaced.
+	Rules []RedactedRule
+	// RowsKept and RowsDropped count the rows of filtered arrays.
+	RowsKept, RowsDropped int
+	// BytesIn and BytesOut count the upstream's body (after decoding any
+	// content coding) and what was sent on.
+	BytesIn, BytesOut int64
+	// Error is the cause of a refusal or abort, for the log; never shown
+	// to the client.
+	Error string
+}
+
+// Results of a response transform (Redaction.Result).
+const (
+	// RedactApplied: the whole body was transformed and sent.
+	RedactApplied = "redacted"
+	// RedactNoBody: the response has no body (HEAD, 204, 304, an empty
+	// body); its headers were made safe.
+	RedactNoBody = "no_body"
+	// RedactPassed: the body is not JSON and the route passes such
+	// responses as they are (redact_untransformable: pass).
+	RedactPassed = "passed"
+	// RedactRecordRefused: a filter refused the record; the client got
+	// 404 and nothing of the body.
+	RedactRecordRefused = "record_refused"
+	// RedactRefused: the body could not be transformed (not JSON,
+	// malformed, over a limit, an unsupported content coding, a filter
+	// that found no rows); the client got 502 and nothing of the body.
+	RedactRefused = "refused"
+	// RedactAborted: the body failed after the response had begun, or
+	// the client went away; the connection was cut.
+	RedactAborted = "aborted"
+)
+
+// RedactedRule is one redact entry of a decision and what it did.
+type RedactedRule struct {
+	Path   string
+	Action string
+	// Values is how many values the rule removed or replaced.
+	Values int
 }
 
 // TLSInfo is what the listener captured of the client's TLS connection.

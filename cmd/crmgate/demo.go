@@ -21,6 +21,7 @@ import (
 
 	"github.com/crmgate/crmgate/config"
 	"github.com/crmgate/crmgate/demo/crm"
+	"github.com/crmgate/crmgate/policies"
 	"github.com/crmgate/crmgate/proxy/assertion"
 	"github.com/crmgate/crmgate/proxy/certs"
 	"github.com/crmgate/crmgate/secret"
@@ -57,7 +58,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	idpAddr := fs.String("idp-addr", "127.0.0.1:8444", "development OpenID provider address (loopback)")
 	redisAddr := fs.String("redis", "", "host:port of a Redis server to keep sessions in (loopback; empty: in memory)")
 	contacts := fs.Int("contacts", 200, "number of sample contacts in the CRM")
-	policyDir := fs.String("policy", "", "folder of a Rego policy set (e.g. policies) the gateway enforces; empty: no policy stage")
+	policyDir := fs.String("policy", "shipped", "folder of a Rego policy set the gateway enforces; shipped: the CRM policy built into this binary (written to the data folder); none: no policy stage")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -76,7 +77,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	var polDir string
-	if *policyDir != "" {
+	switch *policyDir {
+	case "shipped", "none":
+	default:
 		if polDir, err = filepath.Abs(*policyDir); err != nil {
 			return err
 		}
@@ -86,6 +89,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data folder: %w", err)
+	}
+	if *policyDir == "shipped" {
+		if polDir, err = writeShippedPolicy(filepath.Join(dir, "policies")); err != nil {
+			return err
+		}
 	}
 	secrets, err := demoSecrets(filepath.Join(dir, "secrets"))
 	if err != nil {
@@ -227,9 +235,33 @@ func ensureDevCA(ctx context.Context, dir string, log *slog.Logger) error {
 	return cm.Close()
 }
 
+// writeShippedPolicy writes the policy built into the binary to dir,
+// replacing what an earlier start wrote, and returns dir: the demo always
+// runs the policy of its own version. To change it, copy the folder and
+// start the demo with -policy.
+func writeShippedPolicy(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("policy folder: %w", err)
+	}
+	entries, err := policies.FS.ReadDir(".")
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		b, err := policies.FS.ReadFile(e.Name())
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o600); err != nil {
+			return "", fmt.Errorf("policy folder: %w", err)
+		}
+	}
+	return dir, nil
+}
+
 // secretFiles are the demo's generated secrets, one file each.
 type secretFiles struct {
-	SessionKey, ClientSecret, AdminToken, AssertionKey, APIKeyPepper string
+	SessionKey, ClientSecret, AdminToken, AssertionKey, APIKeyPepper, RedactHashKey string
 }
 
 // demoSecrets creates the demo's secrets at first start and keeps them
@@ -237,11 +269,12 @@ type secretFiles struct {
 // assertion key survive a restart.
 func demoSecrets(dir string) (secretFiles, error) {
 	s := secretFiles{
-		SessionKey:   filepath.Join(dir, "session.key"),
-		ClientSecret: filepath.Join(dir, "oidc-client.secret"),
-		AdminToken:   filepath.Join(dir, "admin.token"),
-		AssertionKey: filepath.Join(dir, "assertion-key.pem"),
-		APIKeyPepper: filepath.Join(dir, "apikey.pepper"),
+		SessionKey:    filepath.Join(dir, "session.key"),
+		ClientSecret:  filepath.Join(dir, "oidc-client.secret"),
+		AdminToken:    filepath.Join(dir, "admin.token"),
+		AssertionKey:  filepath.Join(dir, "assertion-key.pem"),
+		APIKeyPepper:  filepath.Join(dir, "apikey.pepper"),
+		RedactHashKey: filepath.Join(dir, "redact-hash.key"),
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return s, fmt.Errorf("secrets folder: %w", err)
@@ -252,6 +285,8 @@ func demoSecrets(dir string) (secretFiles, error) {
 		s.AdminToken:   func() ([]byte, error) { t, err := randomToken(32); return []byte(t), err },
 		s.AssertionKey: assertion.GenerateKeyPEM,
 		s.APIKeyPepper: func() ([]byte, error) { t, err := randomToken(48); return []byte(t), err },
+		// Kept across restarts: hashed values join only under one key.
+		s.RedactHashKey: func() ([]byte, error) { t, err := randomToken(48); return []byte(t), err },
 	}
 	for path, g := range gen {
 		if _, err := os.Stat(path); err == nil {

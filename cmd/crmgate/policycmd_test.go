@@ -41,7 +41,7 @@ func demoConfigFile(t *testing.T) string {
 		Secrets: secretFiles{
 			SessionKey: filepath.Join(missing, "session.key"), ClientSecret: filepath.Join(missing, "oidc-client.secret"),
 			AdminToken: filepath.Join(missing, "admin.token"), AssertionKey: filepath.Join(missing, "assertion-key.pem"),
-			APIKeyPepper: filepath.Join(missing, "apikey.pepper"),
+			APIKeyPepper: filepath.Join(missing, "apikey.pepper"), RedactHashKey: filepath.Join(missing, "redact-hash.key"),
 		},
 	})
 	if err != nil {
