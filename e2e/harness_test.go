@@ -204,6 +204,9 @@ func newClient(pool *x509.CertPool, h2 bool) *http.Client {
 	}
 	if !h2 {
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		// The offer of an HTTP/1.1 client (and of raw): sessions signed
+		// in by d.session are bound to it.
+		tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
 	}
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

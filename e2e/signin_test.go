@@ -74,7 +74,9 @@ func (d *demo) session(t *testing.T, user string) string {
 	if v, ok := sessionCache.Load(key); ok {
 		return v.(string)
 	}
-	b := d.browser(t)
+	// The session is bound to the client that signs in: sign in with the
+	// TLS and HTTP/1.1 offer of d.client and d.raw, which replay it.
+	b := d.browser(t, browsertest.HTTP1())
 	p := d.login(t, b, d.GatewayURL, "/api/contacts?per_page=1", user)
 	if p.Status != 200 {
 		t.Fatalf("sign-in as %s ended at %d %s:\n%s", user, p.Status, p.URL, tail(p.Body, 600))

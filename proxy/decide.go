@@ -34,8 +34,8 @@ type DecisionLogger interface {
 
 // decide asks the policy about the request (stages 6-7) and enforces the
 // answer: a deny is 403; an allow whose decision needs a stage this
-// gateway does not run yet (a strict audit write) is a deny too, never
-// silently ignored. A decision's redact and filter entries are compiled
+// gateway cannot apply (a strict audit write without an audit trail) is a
+// deny too, never silently ignored. A decision's redact and filter entries are compiled
 // here for the response transform (stage 9); one that cannot be enforced
 // is a deny.
 //
@@ -61,8 +61,8 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 		// is forwarded, whatever the decision's allow.
 		allow = false
 	case !allow:
-	case d.Audit != nil && d.Audit.Durability == "strict":
-		allow, reason = false, "decision needs a strict audit write, which this gateway does not make yet"
+	case d.Audit != nil && d.Audit.Durability == policy.DurabilityStrict && g.auditor == nil:
+		allow, reason = false, "decision needs a strict audit write, and no audit trail is configured"
 	}
 	var tr *redact.Program
 	if allow && (len(d.Redact) > 0 || len(d.Filter) > 0) {
@@ -71,7 +71,10 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 			allow, reason = false, err.Error()
 		}
 	}
-	s.Policy = &scope.PolicyOutcome{Revision: d.Revision, Entrypoint: d.Entrypoint, Allow: allow, Reason: reason}
+	s.Policy = &scope.PolicyOutcome{Revision: d.Revision, Entrypoint: d.Entrypoint, Allow: allow, Reason: reason, SessionAction: d.SessionAction}
+	if d.Audit != nil {
+		s.Policy.AuditDurability, s.Policy.AuditTags = d.Audit.Durability, d.Audit.Tags
+	}
 	level := slog.LevelDebug
 	if !allow {
 		level = slog.LevelInfo

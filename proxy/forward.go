@@ -282,6 +282,9 @@ func (g *Gateway) modifyResponse(res *http.Response) error {
 	s := scope.From(res.Request.Context())
 	f := forwardFrom(res.Request.Context())
 	h := res.Header
+	if s != nil {
+		s.UpstreamStatus = res.StatusCode
+	}
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		// The proxy writes the 101 itself on the hijacked connection.
 		s.Status = http.StatusSwitchingProtocols

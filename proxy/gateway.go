@@ -51,6 +51,9 @@ type Deps struct {
 	Shadow PolicyShadow
 	// DecisionLog, with Policy, records every decision; nil means none.
 	DecisionLog DecisionLogger
+	// Auditor records an event for every request; nil means none (and
+	// decisions that ask for a strict audit write are denied).
+	Auditor Auditor
 	// Fingerprint, with Auth, binds browser sessions to the client that
 	// signed in (session.fingerprint); nil means no binding.
 	Fingerprint *fingerprint.Config
@@ -86,6 +89,7 @@ type Gateway struct {
 	shadow   PolicyShadow
 	// decisions is the decision log.
 	decisions DecisionLogger
+	auditor   Auditor
 	signer    *assertion.Signer // nil when assertions are off
 	// fp binds sessions to clients; nil without binding.
 	fp      *fingerprint.Config
@@ -124,7 +128,7 @@ func New(cfg Config, d Deps) (*Gateway, error) {
 		auth:       d.Auth,
 		redactOpts: cfg.Redact.Options(),
 	}
-	g.apiKeys, g.bearer, g.policy, g.shadow, g.decisions = d.APIKeys, d.Bearer, d.Policy, d.Shadow, d.DecisionLog
+	g.apiKeys, g.bearer, g.policy, g.shadow, g.decisions, g.auditor = d.APIKeys, d.Bearer, d.Policy, d.Shadow, d.DecisionLog, d.Auditor
 	if g.binding, err = newBindingMetrics(d.Metrics); err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
@@ -211,7 +215,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(scope.With(r.Context(), s), forwardKey{}, &st.fwd)
 	r = r.WithContext(ctx)
 	sw := &st.sw
-	sw.ResponseWriter, sw.s = w, s
+	sw.ResponseWriter, sw.s, sw.g, sw.r = w, s, g, r
 	g.metrics.inflight.Inc()
 	defer g.finish(sw, r, s)
 
@@ -241,6 +245,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *scope.Scope) 
 	in, err := g.intake(r, s)
 	if err != nil {
 		return err
+	}
+	if g.auditor != nil && !g.auditor.Accepting() {
+		// No audit, no access: what cannot be recorded is not served.
+		return &HTTPError{Status: http.StatusServiceUnavailable, Outcome: "audit_unavailable", Reason: "audit",
+			Public: "The service cannot record requests right now. Try again shortly."}
 	}
 	if strings.HasPrefix(s.Path, ReservedPrefix) {
 		if g.fp != nil && g.auth.Owns(s.Path) {
@@ -366,6 +375,10 @@ func (g *Gateway) finish(sw *statusWriter, r *http.Request, s *scope.Scope) {
 		n++
 	}
 	g.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs[:n]...)
+	if g.auditor != nil && !sw.recorded {
+		sw.recorded = true
+		g.auditor.Request(r.Context(), &AuditRecord{Scope: s, Request: r, Status: status, Bytes: sw.bytes, Duration: elapsed})
+	}
 }
 
 func truncate(s string, n int) string {
@@ -399,6 +412,13 @@ type statusWriter struct {
 	http.ResponseWriter
 	s     *scope.Scope
 	bytes int64
+	// g and r are the gateway and the request, for the strict audit
+	// write when the response starts.
+	g *Gateway
+	r *http.Request
+	// recorded says the request's audit event is written already;
+	// discard that the answer was replaced and the rest is dropped.
+	recorded, discard bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -408,6 +428,12 @@ func (w *statusWriter) WriteHeader(code int) {
 		// its own, and no 1xx needs any.
 		delete(w.Header(), "Set-Cookie")
 	}
+	if w.discard {
+		return
+	}
+	if code >= 200 && !w.recorded && w.g != nil && w.g.auditor != nil && strict(w.s) && w.auditStarted(code) {
+		return
+	}
 	if w.s.Status == 0 && code >= 200 {
 		w.s.Status = code
 	}
@@ -416,7 +442,10 @@ func (w *statusWriter) WriteHeader(code int) {
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.s.Status == 0 {
-		w.s.Status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.discard {
+		return len(b), nil
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
@@ -428,7 +457,10 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // Flush lets streaming responses through without buffering.
 func (w *statusWriter) Flush() {
 	if w.s.Status == 0 {
-		w.s.Status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.discard {
+		return
 	}
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }

@@ -53,6 +53,9 @@ type Scope struct {
 	// Status is the status the gateway answered with, filled by the
 	// response writer wrapper; 0 until the header is written.
 	Status int
+	// UpstreamStatus is the status the upstream answered with; 0 when
+	// the request was not forwarded or no answer came.
+	UpstreamStatus int
 	// Outcome says how the request ended, for logs and metrics:
 	// "forwarded", "rejected", "denied", "no_route", "upstream_error",
 	// "unauthenticated", "unavailable", "gateway" (the gateway's own
@@ -83,6 +86,13 @@ type PolicyOutcome struct {
 	// Reason is the policy's reason, or the gateway's for a deny it
 	// made on the policy's behalf.
 	Reason string
+	// AuditDurability is the decision's audit.durability ("async",
+	// "strict"; "" when it named none); AuditTags its audit.tags.
+	AuditDurability string
+	AuditTags       []string
+	// SessionAction is the decision's session_action ("none", "step_up",
+	// "revoke").
+	SessionAction string
 }
 
 // Redaction is what the response transform (stage 9) did with a
