@@ -66,8 +66,10 @@ type Server struct {
 	sessions Sessions
 	// apiKeys serves the API key endpoints; nil without api_keys.
 	apiKeys APIKeys
-	srv     *http.Server
-	ln      net.Listener
+	// events receives admin actions for the audit trail; nil: log only.
+	events func(context.Context, Event)
+	srv    *http.Server
+	ln     net.Listener
 }
 
 // New prepares the admin server; nothing listens before Listen.

@@ -179,8 +179,7 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request, m APIKeys) {
 // auditKey logs a change of an API key; changes of credentials are
 // security events.
 func (s *Server) auditKey(r *http.Request, what, id string, attrs ...slog.Attr) {
-	attrs = append(attrs, slog.String("event", "apikey."+what), slog.String("key_id", id), slog.String("remote", r.RemoteAddr))
-	s.log.LogAttrs(r.Context(), slog.LevelWarn, "admin: api key "+what, attrs...)
+	s.emit(r, Event{Type: "apikey." + what, Target: id}, attrs...)
 }
 
 func (s *Server) keyError(w http.ResponseWriter, r *http.Request, what string, err error) {

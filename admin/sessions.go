@@ -84,7 +84,7 @@ func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, r, "revoking a session", err)
 		return
 	}
-	s.auditRevoke(r, slog.String("session", hash))
+	s.emit(r, Event{Type: "session.revoked", Target: "session:" + hash, Count: 1})
 	writeJSON(w, http.StatusOK, map[string]any{"revoked": 1})
 }
 
@@ -120,12 +120,12 @@ func (s *Server) revokeSessions(w http.ResponseWriter, r *http.Request) {
 	case req.All:
 		n, err = m.RevokeAll(r.Context())
 		if err == nil {
-			s.auditRevoke(r, slog.Bool("all", true), slog.Int("count", n))
+			s.emit(r, Event{Type: "session.revoked", Target: "all", Count: n}, slog.Int("count", n))
 		}
 	case req.User != "":
 		n, err = m.RevokeUser(r.Context(), req.User)
 		if err == nil {
-			s.auditRevoke(r, slog.String("user", req.User), slog.Int("count", n))
+			s.emit(r, Event{Type: "session.revoked", Target: "user:" + req.User, Count: n}, slog.Int("count", n))
 		}
 	default:
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": `give "user" or "all"`})
@@ -136,13 +136,6 @@ func (s *Server) revokeSessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"revoked": n})
-}
-
-// auditRevoke records who ended which sessions; revocations are security
-// events an operator must be able to trace.
-func (s *Server) auditRevoke(r *http.Request, attrs ...slog.Attr) {
-	attrs = append(attrs, slog.String("event", "session.revoked"), slog.String("remote", r.RemoteAddr))
-	s.log.LogAttrs(r.Context(), slog.LevelWarn, "admin: sessions revoked", attrs...)
 }
 
 func (s *Server) storeError(w http.ResponseWriter, r *http.Request, what string, err error) {

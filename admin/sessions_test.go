@@ -121,7 +121,7 @@ func TestSessionEndpoints(t *testing.T) {
 		t.Errorf("revoke all: %d %s", w.Code, w.Body)
 	}
 	out := logs.String()
-	if strings.Count(out, "admin: sessions revoked") != 3 || !strings.Contains(out, `"user":"alice"`) || !strings.Contains(out, `"all":true`) {
+	if strings.Count(out, "admin: session.revoked") != 3 || !strings.Contains(out, `"target":"user:alice"`) || !strings.Contains(out, `"target":"all"`) {
 		t.Errorf("revocations not logged:\n%s", out)
 	}
 }
