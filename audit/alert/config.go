@@ -252,7 +252,9 @@ func (m Match) validate() error {
 	case !eventTypeRe.MatchString(m.Type):
 		add("type", "%q is not an event type (dot-separated lower-case words, e.g. %s)", m.Type, TypeHTTPRequest)
 	}
-	request := m.Type == TypeHTTPRequest
+	// Outcome and status are checked against a valid type only: one
+	// mistake, one error.
+	request := m.Type == TypeHTTPRequest || !eventTypeRe.MatchString(m.Type)
 	for i, o := range m.Outcome {
 		switch {
 		case !request:
