@@ -116,7 +116,7 @@ func (t *table) observe(r *rule, kind, key string, ns, v int64, requestID string
 // get returns key's entry, moved to the front, or a new one. Before adding
 // one it drops up to two keys from the idle end that hold no state; when
 // the shard is still full it drops the lightest of the EvictSample least
-// recently seen (see victim), which it reports.
+// recently seen (see victim), and reports it if it still held state.
 func (s *shard) get(r *rule, key string, ns int64) (e *entry, evicted int) {
 	if e, ok := s.entries[key]; ok {
 		if s.lru.succ != e {
@@ -134,8 +134,11 @@ func (s *shard) get(r *rule, key string, ns int64) (e *entry, evicted int) {
 		s.remove(old)
 	}
 	if len(s.entries) >= s.max {
-		s.remove(s.victim(r, ns, idx))
-		evicted = 1
+		v := s.victim(r, ns, idx)
+		if !v.idle(r, ns, idx) {
+			evicted = 1
+		}
+		s.remove(v)
 	}
 	// Clone: key may share memory with a large buffer.
 	e = &entry{key: strings.Clone(key), head: idx, since: ns, last: ns}
