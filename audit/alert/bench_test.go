@@ -129,29 +129,38 @@ func BenchmarkObserveParallel(b *testing.B) {
 	})
 }
 
-// BenchmarkKeyMemory reports the heap one tracked key takes in a rule
-// (with its five sample request ids), for docs/alerts.md.
+// BenchmarkKeyMemory reports the heap one tracked key takes in a rule, with
+// no sample request ids (a key far from its threshold) and with five, for
+// docs/alerts.md.
 func BenchmarkKeyMemory(b *testing.B) {
-	cfg := oneRule(Rule{Name: "m", Match: Match{Type: TypeHTTPRequest}, Key: KeySubject, Threshold: 1000, Window: time.Minute})
-	obs := benchObs("denied", 0)
-	for b.Loop() {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		e, err := New(cfg, nil, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for round := range DefaultSamples {
-			for i := range obs {
-				o := obs[i]
-				o.Time = base.Add(time.Duration(round) * time.Second)
-				e.Observe(o)
+	for _, bc := range []struct {
+		name      string
+		threshold int64
+	}{{"no samples", 1000}, {"five samples", 5}} {
+		b.Run(bc.name, func(b *testing.B) {
+			cfg := oneRule(Rule{Name: "m", Match: Match{Type: TypeHTTPRequest}, Key: KeySubject, Threshold: bc.threshold,
+				Window: time.Minute, Cooldown: time.Nanosecond})
+			obs := benchObs("denied", 0)
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				e, err := New(cfg, nil, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for round := range DefaultSamples {
+					for i := range obs {
+						o := obs[i]
+						o.Time = base.Add(time.Duration(round) * time.Second)
+						e.Observe(o)
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/benchKeys, "B/key")
+				runtime.KeepAlive(e)
 			}
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/benchKeys, "B/key")
-		runtime.KeepAlive(e)
+		})
 	}
 }

@@ -27,8 +27,11 @@ type rule struct {
 	match compiledMatch
 	// width is a bucket's length, window and cooldown the rule's, in ns.
 	width, window, cooldown int64
-	// samples is how many request ids a key keeps.
-	samples int
+	// samples is how many request ids a key keeps, once its total is past
+	// sampleAbove: the ids of requests that cannot be among the latest
+	// samples of an alert are not worth their memory (see New).
+	samples     int
+	sampleAbove int64
 	// subjects and ips hold the keys; nil when the key kind needs none.
 	subjects, ips *table
 
@@ -88,6 +91,16 @@ func New(cfg Config, now func() time.Time, reg prometheus.Registerer) (*Engine, 
 		if rc.Sum == SumCount {
 			// An alert never has more than Threshold observations to show.
 			r.samples = int(min(int64(r.samples), rc.Threshold))
+			// When a count reaches Threshold, the k-th latest observation
+			// found it at Threshold-k+1 or more: counts only grow by
+			// observations. So the latest samples all came past
+			// Threshold-samples, and a key that never gets there (an
+			// address sprayed once) keeps none.
+			r.sampleAbove = rc.Threshold - int64(r.samples)
+		} else {
+			// A sum may grow by much at once: keep the requests that
+			// brought it past half the threshold.
+			r.sampleAbove = rc.Threshold/2 - 1
 		}
 		if rc.Key != KeyIP {
 			r.subjects = newTable(cfg.MaxKeys)

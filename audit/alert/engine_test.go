@@ -483,3 +483,21 @@ func TestStats(t *testing.T) {
 		t.Error("an unmatched type fired")
 	}
 }
+
+// A key keeps request ids only once they may be among an alert's latest:
+// an address seen once by a rule of threshold 20 keeps none.
+func TestSamplesOnlyNearThreshold(t *testing.T) {
+	rule := Rule{Name: "s", Match: Match{Type: "t"}, Key: KeySubject, Threshold: 20, Window: time.Minute}
+	e := newEngine(t, oneRule(rule))
+	var got []Alert
+	for i := range 20 {
+		got = e.Observe(Observation{Time: base, Type: "t", SubjectID: "s", RequestID: fmt.Sprint("r", i)})
+		ent := e.rules[0].subjects.shard("s").entries["s"]
+		if want := max(0, i-14); len(ent.samples) != want {
+			t.Fatalf("after %d observations the key keeps %d request ids, want %d", i+1, len(ent.samples), want)
+		}
+	}
+	if d := cmp.Diff(got[0].RequestIDs, []string{"r15", "r16", "r17", "r18", "r19"}); d != "" {
+		t.Errorf("request ids (-got +want):\n%s", d)
+	}
+}

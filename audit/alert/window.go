@@ -103,7 +103,7 @@ func (t *table) observe(r *rule, kind, key string, ns, v int64, requestID string
 	if !e.add(r, ns, v) {
 		return Alert{}, false, evicted
 	}
-	if requestID != "" {
+	if requestID != "" && e.total > r.sampleAbove {
 		e.sample(r.samples, requestID)
 	}
 	if e.total < r.Threshold || (e.hasFired && e.last-e.fired < r.cooldown) {
