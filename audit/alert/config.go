@@ -55,7 +55,7 @@ const (
 
 // Defaults of Config.
 const (
-	DefaultMaxKeys = 100_000
+	DefaultMaxKeys = 20_000
 	DefaultSamples = 5
 )
 
@@ -64,7 +64,7 @@ const (
 // alerts leaves the section out rather than configuring it empty.
 type Config struct {
 	Rules   []Rule `yaml:"rules" jsonschema_description:"The alert rules. Absent: the shipped rules (see docs/alerts.md): repeated denials, failed-login and failed-credential bursts, hijack suspected, bulk reads, step-up failures. Given: exactly these rules, at least one."`
-	MaxKeys int    `yaml:"max_keys" jsonschema_description:"Most subjects each rule tracks, and as many client addresses; 250 to 400 bytes each. When full, a key with an empty window goes first, else the one that counted least among the least recently seen. Default 100000."`
+	MaxKeys int    `yaml:"max_keys" jsonschema_description:"Most subjects each rule tracks, and as many client addresses; 250 to 400 bytes each. When full, a key with an empty window goes first, else the one that counted least among the least recently seen. Default 20000 (at most about 8 MB per rule and key kind)."`
 	Samples int    `yaml:"sample_request_ids" jsonschema_description:"Most request ids an alert lists, the latest that counted towards it, from 1 to 100. Default 5."`
 }
 
