@@ -176,11 +176,10 @@ func (v *verifier) line(ln *rawLine, it *lineIter) *Problem {
 		switch {
 		case p.seq == expect && p.prev == v.prev:
 		case p.seq == expect:
-			where := "the line before it"
-			if v.last.file != pos.file {
-				where = "the last line of the previous file " + v.last.file
+			if next := it.peekParsed(); next != nil && next.seq == p.seq && next.prev == v.prev {
+				return at(ProblemInserted, pos, p.seq, "this line (seq %d) was inserted: the line after it has the same seq and links to the line before it", p.seq)
 			}
-			return at(ProblemEdited, v.last, r.LastSeq, "line %d (seq %d) was changed: its hash does not match the prev of %s line %d (seq %d), %s's successor", v.last.n, r.LastSeq, pos.file, pos.n, p.seq, where)
+			return at(ProblemEdited, v.last, r.LastSeq, "line %d (seq %d) was changed: its hash does not match the prev of the next line (%s line %d, seq %d)", v.last.n, r.LastSeq, pos.file, pos.n, p.seq)
 		case p.seq > expect:
 			if next := it.peekParsed(); next != nil && next.seq == expect {
 				return at(ProblemReordered, pos, p.seq, "seq %d comes before seq %d: lines were reordered", p.seq, expect)
