@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -120,8 +121,8 @@ func reqEvent(i int) Event {
 		Type: TypeHTTPRequest, Message: "m" + itoa(i), RequestID: "req-" + itoa(i),
 		RouteID: "contacts.item", Method: "GET", Host: "crm.example.com", Path: "/api/contacts/42",
 		UserAgent: "Mozilla/5.0", ClientIP: "203.0.113.7", Status: 200, Bytes: 1234,
-		Duration: 12 * time.Millisecond,
-		Subject:  Subject{Kind: "user", ID: "alice", Name: "alice@example.com", Roles: []string{"sales"}},
+		Duration:      12 * time.Millisecond,
+		Subject:       Subject{Kind: "user", ID: "alice", Name: "alice@example.com", Roles: []string{"sales"}},
 		SessionIDHash: "3f2a9c", Fingerprint: "match", PolicyRevision: "r42",
 		Decision: Decision{Evaluated: true, Allow: true, Reason: "sales may read contacts", Redactions: 2},
 		Upstream: "crm", UpstreamStatus: 200,
@@ -141,4 +142,11 @@ func ed25519Key(t testing.TB) (ed25519.PrivateKey, ed25519.PublicKey) {
 		t.Fatal(err)
 	}
 	return priv, pub
+}
+
+func osChtimes(t testing.TB, path string, tm time.Time) {
+	t.Helper()
+	if err := os.Chtimes(path, tm, tm); err != nil {
+		t.Fatal(err)
+	}
 }

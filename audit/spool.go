@@ -33,11 +33,25 @@ var errSpoolFull = errors.New("audit spool: disk budget spent")
 
 // budget is the spool's disk budget, shared by all sinks' spools.
 type budget struct {
-	max  int64
-	used atomic.Int64
+	max      int64
+	used     atomic.Int64
+	refusing atomic.Bool
 }
 
-func (b *budget) full() bool { return b.used.Load() >= b.max }
+// full reports whether the budget is spent: an event did not fit, and
+// since then less than an eighth of it was freed.
+func (b *budget) full() bool { return b.refusing.Load() || b.used.Load() >= b.max }
+
+// spent records that an event did not fit.
+func (b *budget) spent() { b.refusing.Store(true) }
+
+// freed clears spent once an eighth of the budget is free again, so that
+// the gateway does not flap between refusing and accepting.
+func (b *budget) freed() {
+	if b.refusing.Load() && b.used.Load() <= b.max-b.max/8 {
+		b.refusing.Store(false)
+	}
+}
 
 type spoolSeg struct {
 	num  uint64
@@ -188,6 +202,7 @@ func (s *spool) pendingLocked() bool {
 func (s *spool) appendLocked(ev []byte, force bool) (uint64, error) {
 	n := int64(len(ev)) + 1
 	if !force && s.b.used.Load()+n > s.b.max {
+		s.b.spent()
 		return 0, errSpoolFull
 	}
 	if s.w == nil || s.segs[len(s.segs)-1].size >= s.segSize {
@@ -322,6 +337,7 @@ func (s *spool) commitLocked() {
 		os.Remove(s.segPath(s.segs[0].num))
 		s.segs = s.segs[1:]
 	}
+	s.b.freed()
 	s.saveCursor()
 }
 
@@ -364,6 +380,7 @@ func (s *spool) resetLocked() {
 		os.Remove(s.segPath(sg.num))
 	}
 	s.segs = nil
+	s.b.freed()
 	s.cNum, s.cOff, s.rNum, s.rOff = 0, 0, 0, 0
 	os.Remove(filepath.Join(s.dir, cursorFile))
 }
