@@ -296,7 +296,7 @@ func (p *Pipeline) emit(e *Event, w *waiter) (uint64, error) {
 	if errors.Is(firstErr, ErrRefused) {
 		p.refused.Inc()
 	}
-	if firstErr == nil || len(p.lanes) > 1 {
+	if firstErr == nil {
 		p.emitted.Inc()
 	}
 	return pos, firstErr
