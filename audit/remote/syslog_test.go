@@ -23,9 +23,9 @@ import (
 // syslogMsg is one RFC 5424 message as the test receiver parsed it.
 type syslogMsg struct {
 	PRI, Version, Timestamp, Hostname, AppName, ProcID, MsgID, SD string
-	BOM                                                        bool
-	Msg                                                        string
-	Conn                                                       int // which connection it came on
+	BOM                                                           bool
+	Msg                                                           string
+	Conn                                                          int // which connection it came on
 }
 
 // readFrame reads one RFC 5425 octet-counted frame: LEN SP MSG.
