@@ -233,7 +233,7 @@ func newBodyTemplate(format string, tc TemplateConfig) (bodyTemplate, error) {
 	}
 	body += bt.suffix
 	if !bodyShape([]byte(body)) {
-		return bodyTemplate{}, fielderr.New("template", "a body of two events is neither JSON nor NDJSON: %s", body)
+		return bodyTemplate{}, fielderr.New("template", "a body of two events is neither JSON nor NDJSON (note that {{event_string}} and {{uid_string}} bring their own quotes)")
 	}
 	return bt, nil
 }
