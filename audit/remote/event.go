@@ -42,9 +42,14 @@ func parseEvent(ev []byte) (eventMeta, error) {
 	return m, nil
 }
 
-// eventTime is the event's own time, or now when it carries none.
+// maxEventMS is the last millisecond whose nanoseconds fit an int64
+// (2262-04-11), which also keeps RFC 5424's four-digit year.
+const maxEventMS = (1<<63 - 1) / int64(time.Millisecond)
+
+// eventTime is the event's own time, or now when it carries none or one
+// that no receiver could represent.
 func (m eventMeta) eventTime(now func() time.Time) time.Time {
-	if m.TimeMS > 0 {
+	if m.TimeMS > 0 && m.TimeMS <= maxEventMS {
 		return time.UnixMilli(m.TimeMS)
 	}
 	return now()
