@@ -124,3 +124,7 @@ func mustTime(s string) time.Time {
 	}
 	return t
 }
+
+func tlsNewListener(ln net.Listener, p *testPKI) net.Listener {
+	return tls.NewListener(ln, p.serverTLS(false))
+}
