@@ -9,6 +9,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"bytes"
 	"errors"
 	"fmt"
@@ -27,6 +29,9 @@ import (
 
 	"github.com/crmgate/crmgate/admin"
 	"github.com/crmgate/crmgate/auth"
+	"github.com/crmgate/crmgate/audit"
+	"github.com/crmgate/crmgate/audit/alert"
+	"github.com/crmgate/crmgate/audit/remote"
 	"github.com/crmgate/crmgate/auth/apikey"
 	"github.com/crmgate/crmgate/auth/bearer"
 	"github.com/crmgate/crmgate/fielderr"
@@ -55,9 +60,36 @@ type File struct {
 	Bearer  *bearer.Config `yaml:"bearer" jsonschema_description:"OAuth 2.0 bearer access tokens (JWTs) of machine clients, by issuer."`
 	// Policy turns on the policy stage: every request is decided by the
 	// Rego policy set.
-	Policy *policy.Config `yaml:"policy" jsonschema_description:"Decide every request with the OPA (Rego) policy set in dir or a signed bundle (see docs/policy.md). Absent: routes are decided by configuration alone. A decision's redact and filter entries are applied to JSON responses (see redact); one that needs a stage this gateway does not run yet (strict audit, session actions) is a deny."`
+	Policy *policy.Config `yaml:"policy" jsonschema_description:"Decide every request with the OPA (Rego) policy set in dir or a signed bundle (see docs/policy.md). Absent: routes are decided by configuration alone. A decision's redact and filter entries are applied to JSON responses (see redact); one that asks for a strict audit write without an audit section is a deny."`
 	// DecisionLog writes the policy's decisions in OPA's format.
 	DecisionLog *decisionlog.Config `yaml:"decision_log" jsonschema_description:"Write every policy decision in OPA's decision log format (one JSON line each), with sensitive input fields masked (see docs/policy.md#decision-log). Requires policy. Absent: no decision log."`
+	// Audit records an event for every request and every security event.
+	Audit *AuditConfig `yaml:"audit" jsonschema_description:"The audit trail: one event for every request and every security event, in OCSF form, to a hash-chained signed file, standard output, syslog or HTTP collectors, through a disk spool (see docs/audit.md). Absent: no audit trail, and decisions that ask for a strict audit write are denied."`
+	// Alerts runs alert rules over the audit events.
+	Alerts *AlertsConfig `yaml:"alerts" jsonschema_description:"Alert rules over the audit events (repeated denials, failed-login bursts, hijacks, bulk reads, step-up failures; see docs/alerts.md). An alert is an audit event of its own, also sent to the alert sinks. Requires audit."`
+
+	// Source names the file the configuration was read from and the
+	// SHA-256 of its bytes (hex), for the config.loaded audit event.
+	Source Source `yaml:"-" json:"-"`
+}
+
+// Source is where a configuration came from.
+type Source struct {
+	Name, SHA256 string
+}
+
+// AuditConfig is the audit pipeline with its remote sinks.
+type AuditConfig struct {
+	audit.Config `yaml:",inline"`
+	Syslog       []remote.SyslogConfig `yaml:"syslog" jsonschema_description:"Syslog receivers (RFC 5424 over TLS) that get every event (see docs/audit-sinks.md)."`
+	HTTP         []remote.HTTPConfig   `yaml:"http" jsonschema_description:"HTTP collectors (Splunk HEC, Elastic bulk, Loki, any JSON endpoint) that get every event in batches (see docs/audit-sinks.md)."`
+}
+
+// AlertsConfig is the alert rules with the sinks that get only alerts.
+type AlertsConfig struct {
+	alert.Config `yaml:",inline"`
+	Syslog       []remote.SyslogConfig `yaml:"syslog" jsonschema_description:"Syslog receivers that get alert events only."`
+	Webhook      []remote.HTTPConfig   `yaml:"webhook" jsonschema_description:"HTTP endpoints (a chat or paging webhook) that get alert events only."`
 }
 
 // LogConfig configures the process log.
@@ -158,6 +190,8 @@ func Parse(name string, data []byte, res secret.Resolver) (*File, error) {
 		}
 		return nil, &Error{Problems: []Problem{p}}
 	}
+	sum := sha256.Sum256(data)
+	f.Source = Source{Name: name, SHA256: hex.EncodeToString(sum[:])}
 	f.Defaults()
 	errs := f.resolveSecrets(res)
 	errs = append(errs, fielderr.Flatten(f.Validate())...)
@@ -222,6 +256,24 @@ func (f *File) Defaults() {
 	if f.DecisionLog != nil {
 		f.DecisionLog.Defaults()
 	}
+	if f.Audit != nil {
+		f.Audit.Config.Defaults()
+		for i := range f.Audit.Syslog {
+			f.Audit.Syslog[i].Defaults()
+		}
+		for i := range f.Audit.HTTP {
+			f.Audit.HTTP[i].Defaults()
+		}
+	}
+	if f.Alerts != nil {
+		f.Alerts.Config.Defaults()
+		for i := range f.Alerts.Syslog {
+			f.Alerts.Syslog[i].Defaults()
+		}
+		for i := range f.Alerts.Webhook {
+			f.Alerts.Webhook[i].Defaults()
+		}
+	}
 }
 
 // Validate runs every package's validation, with key paths rooted at the
@@ -260,6 +312,27 @@ func (f *File) Validate() error {
 	}
 	if f.Policy != nil {
 		errs = append(errs, fielderr.Prefix("policy", f.Policy.Validate()))
+	}
+	if f.Audit != nil {
+		errs = append(errs, fielderr.Prefix("audit", f.Audit.Config.Validate()))
+		for i, c := range f.Audit.Syslog {
+			errs = append(errs, fielderr.Prefix(fmt.Sprintf("audit.syslog[%d]", i), c.Validate()))
+		}
+		for i, c := range f.Audit.HTTP {
+			errs = append(errs, fielderr.Prefix(fmt.Sprintf("audit.http[%d]", i), c.Validate()))
+		}
+	}
+	if f.Alerts != nil {
+		errs = append(errs, fielderr.Prefix("alerts", f.Alerts.Config.Validate()))
+		for i, c := range f.Alerts.Syslog {
+			errs = append(errs, fielderr.Prefix(fmt.Sprintf("alerts.syslog[%d]", i), c.Validate()))
+		}
+		for i, c := range f.Alerts.Webhook {
+			errs = append(errs, fielderr.Prefix(fmt.Sprintf("alerts.webhook[%d]", i), c.Validate()))
+		}
+		if f.Audit == nil {
+			errs = append(errs, fielderr.New("alerts", "alerts are rules over the audit events; configure audit as well"))
+		}
 	}
 	if f.DecisionLog != nil {
 		errs = append(errs, fielderr.Prefix("decision_log", f.DecisionLog.Validate()))
@@ -422,11 +495,15 @@ func parent(p string) string {
 // its key path.
 func (f *File) resolveSecrets(res secret.Resolver) []error {
 	var errs []error
-	walkRefs(reflect.ValueOf(f).Elem(), "", func(path string, r *secret.Ref) {
+	walkRefs(reflect.ValueOf(f).Elem(), "", false, func(path string, r *secret.Ref, token bool) {
 		if r.IsZero() {
 			return
 		}
-		if err := r.Resolve(res); err != nil {
+		resolve := r.Resolve
+		if token {
+			resolve = r.ResolveToken
+		}
+		if err := resolve(res); err != nil {
 			errs = append(errs, fielderr.New(path, "secret %s: %v", r.String(), err))
 		}
 	})
@@ -435,15 +512,18 @@ func (f *File) resolveSecrets(res secret.Resolver) []error {
 
 var refType = reflect.TypeFor[secret.Ref]()
 
-func walkRefs(v reflect.Value, path string, fn func(string, *secret.Ref)) {
+//
+// A field tagged secret:"token" holds a credential another system issued
+// (token is then true for it and everything below it).
+func walkRefs(v reflect.Value, path string, token bool, fn func(string, *secret.Ref, bool)) {
 	if v.Type() == refType {
-		fn(path, v.Addr().Interface().(*secret.Ref))
+		fn(path, v.Addr().Interface().(*secret.Ref), token)
 		return
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		if !v.IsNil() {
-			walkRefs(v.Elem(), path, fn)
+			walkRefs(v.Elem(), path, token, fn)
 		}
 	case reflect.Struct:
 		t := v.Type()
@@ -457,11 +537,11 @@ func walkRefs(v reflect.Value, path string, fn func(string, *secret.Ref)) {
 			if !sf.Anonymous || name != "" {
 				p = fielderr.Join(path, name)
 			}
-			walkRefs(v.Field(i), p, fn)
+			walkRefs(v.Field(i), p, token || sf.Tag.Get("secret") == "token", fn)
 		}
 	case reflect.Slice, reflect.Array:
 		for i := 0; i < v.Len(); i++ {
-			walkRefs(v.Index(i), fmt.Sprintf("%s[%d]", path, i), fn)
+			walkRefs(v.Index(i), fmt.Sprintf("%s[%d]", path, i), token, fn)
 		}
 	case reflect.Map:
 		iter := v.MapRange()
@@ -469,7 +549,7 @@ func walkRefs(v reflect.Value, path string, fn func(string, *secret.Ref)) {
 			// Map values are not addressable: resolve a copy, store it back.
 			cp := reflect.New(v.Type().Elem()).Elem()
 			cp.Set(iter.Value())
-			walkRefs(cp, fielderr.Join(path, fmt.Sprint(iter.Key().Interface())), fn)
+			walkRefs(cp, fielderr.Join(path, fmt.Sprint(iter.Key().Interface())), token, fn)
 			v.SetMapIndex(iter.Key(), cp)
 		}
 	}

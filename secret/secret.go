@@ -98,9 +98,18 @@ func (r *Ref) UnmarshalText(b []byte) error {
 
 // Resolve reads the secret the reference points at and checks its strength.
 // A file's single trailing newline is dropped, as editors add one.
-func (r *Ref) Resolve(res Resolver) error {
+func (r *Ref) Resolve(res Resolver) error { return r.resolve(res, Check) }
+
+// ResolveToken is Resolve for a credential that another system issued and
+// the gateway only presents (a collector's API token, often a UUID): it
+// is refused when empty, well-known, a repeated pattern or under
+// MinTokenBits, not under MinEntropyBits, which secrets the gateway
+// generates must reach.
+func (r *Ref) ResolveToken(res Resolver) error { return r.resolve(res, CheckToken) }
+
+func (r *Ref) resolve(res Resolver, check func([]byte) error) error {
 	if r.source == "generated" {
-		return Check(r.value)
+		return check(r.value)
 	}
 	if _, err := ParseRef(r.source); err != nil {
 		return err
@@ -137,7 +146,7 @@ func (r *Ref) Resolve(res Resolver) error {
 	default:
 		return ErrLiteral
 	}
-	if err := Check(v); err != nil {
+	if err := check(v); err != nil {
 		return err
 	}
 	r.value = v
@@ -162,7 +171,16 @@ var wellKnown = []string{
 // long run of few characters does not pass. It is an upper bound on the real
 // entropy, so it only refuses what is certainly weak; generate secrets with
 // `openssl rand -base64 48` or similar.
-func Check(v []byte) error {
+func Check(v []byte) error { return check(v, MinEntropyBits) }
+
+// MinTokenBits is the least estimated entropy of a token another system
+// issued (CheckToken): a random UUID carries 122 bits.
+const MinTokenBits = 96
+
+// CheckToken is Check with MinTokenBits for the entropy.
+func CheckToken(v []byte) error { return check(v, MinTokenBits) }
+
+func check(v []byte, minBits int) error {
 	if len(v) == 0 {
 		return fmt.Errorf("%w: empty", ErrWeak)
 	}
@@ -175,8 +193,8 @@ func Check(v []byte) error {
 	if p := period(v); p > 0 && p <= len(v)/2 {
 		return fmt.Errorf("%w: a repeated pattern", ErrWeak)
 	}
-	if bits := EntropyBits(v); bits < MinEntropyBits {
-		return fmt.Errorf("%w: about %d bits of entropy, at least %d (32 random bytes) required", ErrWeak, int(bits), MinEntropyBits)
+	if bits := EntropyBits(v); bits < float64(minBits) {
+		return fmt.Errorf("%w: about %d bits of entropy, at least %d required", ErrWeak, int(bits), minBits)
 	}
 	return nil
 }

@@ -52,7 +52,7 @@ type TemplateConfig struct {
 type HeaderConfig struct {
 	Name         string     `yaml:"name" jsonschema_description:"Header name, e.g. Authorization."`
 	Value        string     `yaml:"value" jsonschema_description:"Literal value, for what is not secret (a tenant id). Not with secret."`
-	Secret       secret.Ref `yaml:"secret" jsonschema_description:"Secret reference (env:NAME or file:/path) to the value, e.g. a token."`
+	Secret       secret.Ref `yaml:"secret" secret:"token" jsonschema_description:"Secret reference (env:NAME or file:/path) to the value, e.g. a token. A token the collector issued needs about 96 bits of entropy (a random UUID has 122), not the 256 of the gateway's own secrets."`
 	SecretPrefix string     `yaml:"secret_prefix" jsonschema_description:"Literal text sent before the secret, e.g. 'Splunk ' or 'Bearer '."`
 }
 

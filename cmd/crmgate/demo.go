@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +23,7 @@ import (
 
 	_ "embed"
 
+	"github.com/crmgate/crmgate/audit"
 	"github.com/crmgate/crmgate/config"
 	"github.com/crmgate/crmgate/demo/crm"
 	"github.com/crmgate/crmgate/policies"
@@ -44,9 +49,13 @@ type demoInfo struct {
 	AdminToken string `json:"admin_token"`
 	JWKSURL    string `json:"jwks_url"`
 	// Redis is the session store's address, empty when in memory.
-	Redis   string     `json:"redis,omitempty"`
-	Users   []demoUser `json:"users"`
-	APIKeys []demoKey  `json:"api_keys"`
+	Redis string `json:"redis,omitempty"`
+	// AuditLog is the current audit file; AuditPublicKey the key that
+	// verifies its checkpoints (crmgate audit verify --key).
+	AuditLog       string     `json:"audit_log"`
+	AuditPublicKey string     `json:"audit_public_key"`
+	Users          []demoUser `json:"users"`
+	APIKeys        []demoKey  `json:"api_keys"`
 }
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -152,6 +161,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := writeDemoConfig(cfgPath, demoParams{
 		HTTPS: gwLn.Addr().String(), Admin: admLn.Addr().String(), CRM: "http://" + crmLn.Addr().String(), TLSDir: tlsDir,
 		GatewayURL: gatewayURL, IdPURL: idpURL, CAFile: filepath.Join(tlsDir, "ca.pem"), Redis: *redisAddr, Secrets: secrets, KeyFile: filepath.Join(dir, "apikeys.json"), PolicyDir: polDir,
+		AuditLog: filepath.Join(dir, "audit", "audit.log"), AuditSpool: filepath.Join(dir, "audit", "spool"),
 	}); err != nil {
 		return err
 	}
@@ -192,19 +202,21 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	info := demoInfo{
-		GatewayURL: gatewayURL,
-		IdPURL:     idpSrv.url,
-		Users:      plain,
-		AdminURL:   "http://" + gw.admin.Addr().String(),
-		AdminToken: string(adminToken),
-		CRMURL:     "http://" + crmLn.Addr().String(),
-		CACert:     gw.certs.CAFile(),
-		Config:     cfgPath,
-		Log:        logPath,
-		PID:        os.Getpid(),
-		JWKSURL:    gatewayURL + "/.crmgate/jwks.json",
-		Redis:      *redisAddr,
-		APIKeys:    keys,
+		GatewayURL:     gatewayURL,
+		IdPURL:         idpSrv.url,
+		Users:          plain,
+		AdminURL:       "http://" + gw.admin.Addr().String(),
+		AdminToken:     string(adminToken),
+		CRMURL:         "http://" + crmLn.Addr().String(),
+		CACert:         gw.certs.CAFile(),
+		Config:         cfgPath,
+		Log:            logPath,
+		PID:            os.Getpid(),
+		JWKSURL:        gatewayURL + "/.crmgate/jwks.json",
+		Redis:          *redisAddr,
+		APIKeys:        keys,
+		AuditLog:       filepath.Join(dir, "audit", "audit.log"),
+		AuditPublicKey: secrets.AuditPublicKey,
 	}
 	if err := writeJSONAtomic(filepath.Join(dir, "demo.json"), info); err != nil {
 		cancel()
@@ -262,6 +274,9 @@ func writeShippedPolicy(dir string) (string, error) {
 // secretFiles are the demo's generated secrets, one file each.
 type secretFiles struct {
 	SessionKey, ClientSecret, AdminToken, AssertionKey, APIKeyPepper, RedactHashKey string
+	// AuditSigningKey signs the audit log's checkpoints; AuditPublicKey
+	// verifies them.
+	AuditSigningKey, AuditPublicKey string
 }
 
 // demoSecrets creates the demo's secrets at first start and keeps them
@@ -269,12 +284,14 @@ type secretFiles struct {
 // assertion key survive a restart.
 func demoSecrets(dir string) (secretFiles, error) {
 	s := secretFiles{
-		SessionKey:    filepath.Join(dir, "session.key"),
-		ClientSecret:  filepath.Join(dir, "oidc-client.secret"),
-		AdminToken:    filepath.Join(dir, "admin.token"),
-		AssertionKey:  filepath.Join(dir, "assertion-key.pem"),
-		APIKeyPepper:  filepath.Join(dir, "apikey.pepper"),
-		RedactHashKey: filepath.Join(dir, "redact-hash.key"),
+		SessionKey:      filepath.Join(dir, "session.key"),
+		ClientSecret:    filepath.Join(dir, "oidc-client.secret"),
+		AdminToken:      filepath.Join(dir, "admin.token"),
+		AssertionKey:    filepath.Join(dir, "assertion-key.pem"),
+		APIKeyPepper:    filepath.Join(dir, "apikey.pepper"),
+		RedactHashKey:   filepath.Join(dir, "redact-hash.key"),
+		AuditSigningKey: filepath.Join(dir, "audit-signing.pem"),
+		AuditPublicKey:  filepath.Join(dir, "audit-signing.pub"),
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return s, fmt.Errorf("secrets folder: %w", err)
@@ -287,6 +304,8 @@ func demoSecrets(dir string) (secretFiles, error) {
 		s.APIKeyPepper: func() ([]byte, error) { t, err := randomToken(48); return []byte(t), err },
 		// Kept across restarts: hashed values join only under one key.
 		s.RedactHashKey: func() ([]byte, error) { t, err := randomToken(48); return []byte(t), err },
+		// Kept across restarts: the log's checkpoints verify with one key.
+		s.AuditSigningKey: generateAuditKey,
 	}
 	for path, g := range gen {
 		if _, err := os.Stat(path); err == nil {
@@ -302,7 +321,36 @@ func demoSecrets(dir string) (secretFiles, error) {
 			return s, err
 		}
 	}
+	// The public half, for auditors: written each start from the key.
+	priv, err := os.ReadFile(s.AuditSigningKey)
+	if err != nil {
+		return s, err
+	}
+	key, err := audit.ParsePrivateKey(priv)
+	if err != nil {
+		return s, fmt.Errorf("%s: %w", s.AuditSigningKey, err)
+	}
+	pub, err := audit.MarshalPublicKey(key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return s, err
+	}
+	if err := os.WriteFile(s.AuditPublicKey, pub, 0o644); err != nil {
+		return s, err
+	}
 	return s, nil
+}
+
+// generateAuditKey is a new Ed25519 key, PKCS#8 PEM.
+func generateAuditKey() ([]byte, error) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
 type demoParams struct {
@@ -315,6 +363,9 @@ type demoParams struct {
 	Secrets secretFiles
 	// PolicyDir is the policy set the gateway enforces; empty: none.
 	PolicyDir string
+	// AuditLog is the audit file sink's active file; AuditSpool its
+	// spool folder.
+	AuditLog, AuditSpool string
 }
 
 func writeDemoConfig(path string, p demoParams) error {

@@ -30,6 +30,8 @@ Usage:
                                  compile, test or query a policy set
   crmgate apikey create|list|show|revoke|rotate|delete
                                  manage API keys in the configured key store
+  crmgate audit verify|public-key
+                                 check the audit log's hash chain and signatures
   crmgate version                print the version
 
 Run "crmgate COMMAND -h" for a command's flags.
@@ -70,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdPolicy(ctx, args[1:], stdout, stderr)
 	case "apikey":
 		return cmdAPIKey(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return cmdAudit(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionString())
 		return nil

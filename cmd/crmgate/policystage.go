@@ -31,12 +31,16 @@ type policyStage struct {
 // shadow candidate that does not load does not: it enforces nothing, is
 // reported, and is compared from the moment a good one is in place. It
 // returns nil without a policy section.
-func startPolicy(ctx context.Context, f *config.File, log *slog.Logger, reg prometheus.Registerer, adm *admin.Server) (*policyStage, error) {
+func startPolicy(ctx context.Context, f *config.File, log *slog.Logger, reg prometheus.Registerer, adm *admin.Server, aud *auditStage) (*policyStage, error) {
 	if f.Policy == nil {
 		return nil, nil
 	}
 	plog := log.With("component", "policy")
-	e, err := policy.New(*f.Policy, policy.Options{Logger: plog, Registerer: reg})
+	opts := policy.Options{Logger: plog, Registerer: reg}
+	if aud != nil {
+		opts.OnReload = aud.trail.PolicyReload
+	}
+	e, err := policy.New(*f.Policy, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -91,17 +91,24 @@ func startGateway(ctx context.Context, f *config.File, log *slog.Logger, lns lis
 
 	cm := certs.New(f.TLS, log.With("component", "certs"), time.Now)
 	adm := admin.New(f.Admin, log.With("component", "admin"), reg)
-	id, err := startIdentity(ctx, f, log, adm)
+	aud, err := startAudit(f, log, reg, adm)
 	if err != nil {
 		return nil, err
 	}
+	id, err := startIdentity(ctx, f, log, adm, aud)
+	if err != nil {
+		aud.close()
+		return nil, err
+	}
+	// The trail outlives every other stage: it records their last events.
+	id.closers = append([]func(){aud.close}, id.closers...)
 	api, err := startAPIClients(ctx, f, log, adm)
 	if err != nil {
 		id.close()
 		return nil, err
 	}
 	id.closers = append(id.closers, api.close)
-	pol, err := startPolicy(ctx, f, log, reg, adm)
+	pol, err := startPolicy(ctx, f, log, reg, adm, aud)
 	if err != nil {
 		id.close()
 		return nil, err
@@ -109,6 +116,9 @@ func startGateway(ctx context.Context, f *config.File, log *slog.Logger, lns lis
 	deps := pol.deps(api.deps(proxy.Deps{Log: log, Now: time.Now, Metrics: reg, Auth: id.auth}))
 	if f.Session != nil {
 		deps.Fingerprint = &f.Session.Fingerprint
+	}
+	if aud != nil {
+		deps.Auditor = aud.trail
 	}
 	gw, err := proxy.New(f.Config, deps)
 	if err != nil {
@@ -171,7 +181,7 @@ func (id *identity) close() {
 // operations with the admin server. A provider that cannot be reached yet
 // is not an error (the relying party keeps trying); a session store that
 // cannot be reached is: sessions fail closed.
-func startIdentity(ctx context.Context, f *config.File, log *slog.Logger, adm *admin.Server) (*identity, error) {
+func startIdentity(ctx context.Context, f *config.File, log *slog.Logger, adm *admin.Server, aud *auditStage) (*identity, error) {
 	id := &identity{}
 	if f.OIDC == nil {
 		return id, nil
@@ -227,7 +237,11 @@ func startIdentity(ctx context.Context, f *config.File, log *slog.Logger, adm *a
 		id.close()
 		return nil, fmt.Errorf("oidc: %w", err)
 	}
-	rp := auth.New(*f.OIDC, mgr, client, log.With("component", "auth"), time.Now, auth.WithStepUpLevels(f.StepUp))
+	opts := []auth.Option{auth.WithStepUpLevels(f.StepUp)}
+	if aud != nil {
+		opts = append(opts, auth.WithEventSink(aud.trail))
+	}
+	rp := auth.New(*f.OIDC, mgr, client, log.With("component", "auth"), time.Now, opts...)
 	if err := rp.Start(ctx); err != nil {
 		id.close()
 		return nil, fmt.Errorf("oidc: %w", err)
