@@ -9,9 +9,9 @@
 package config
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -28,10 +28,10 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	"github.com/crmgate/crmgate/admin"
-	"github.com/crmgate/crmgate/auth"
 	"github.com/crmgate/crmgate/audit"
 	"github.com/crmgate/crmgate/audit/alert"
 	"github.com/crmgate/crmgate/audit/remote"
+	"github.com/crmgate/crmgate/auth"
 	"github.com/crmgate/crmgate/auth/apikey"
 	"github.com/crmgate/crmgate/auth/bearer"
 	"github.com/crmgate/crmgate/fielderr"
@@ -512,7 +512,6 @@ func (f *File) resolveSecrets(res secret.Resolver) []error {
 
 var refType = reflect.TypeFor[secret.Ref]()
 
-//
 // A field tagged secret:"token" holds a credential another system issued
 // (token is then true for it and everything below it).
 func walkRefs(v reflect.Value, path string, token bool, fn func(string, *secret.Ref, bool)) {
