@@ -94,6 +94,8 @@ type demo struct {
 	pool   *x509.CertPool
 	client *http.Client
 	addr   string // host:port of the gateway
+	// proc is the demo process; proc.stop interrupts it and waits.
+	proc *process
 }
 
 // process is a running crmgate binary owned by a test.
@@ -177,6 +179,7 @@ func startDemo(t *testing.T, extra ...string) *demo {
 		time.Sleep(50 * time.Millisecond)
 	}
 	d.dir = dir
+	d.proc = p
 	d.pool = loadPool(t, d.CACert)
 	d.addr = strings.TrimPrefix(d.GatewayURL, "https://")
 	d.client = newClient(d.pool, false)
