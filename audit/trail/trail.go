@@ -160,7 +160,10 @@ func RequestEvent(rec *proxy.AuditRecord) audit.Event {
 	e := audit.Event{
 		Type: audit.TypeHTTPRequest, Time: s.Start, RequestID: s.ID, Method: s.Method, Path: s.Path,
 		ClientIP: addr(s), Status: rec.Status, Bytes: rec.Bytes, Duration: rec.Duration,
-		UpstreamStatus: s.UpstreamStatus, Reason: s.Outcome,
+		UpstreamStatus: s.UpstreamStatus, Reason: s.Reason,
+	}
+	if s.Outcome != "" {
+		e.Fields = append(e.Fields, audit.Field{Key: "outcome", Value: s.Outcome})
 	}
 	if r != nil {
 		e.Host = truncate(r.Host, 256)
@@ -232,8 +235,8 @@ func Verdict(fp scope.FingerprintCheck) string {
 
 func requestObservation(rec *proxy.AuditRecord) alert.Observation {
 	s := rec.Scope
-	o := alert.Observation{Time: s.Start, Type: string(audit.TypeHTTPRequest), Outcome: s.Outcome, Status: rec.Status,
-		ClientIP: addr(s), RequestID: s.ID}
+	o := alert.Observation{Time: s.Start, Type: string(audit.TypeHTTPRequest), Outcome: s.Outcome, Reason: s.Reason,
+		Status: rec.Status, ClientIP: addr(s), RequestID: s.ID}
 	if s.Subject != nil && s.Subject.Kind != scope.KindAnonymous {
 		o.SubjectID = s.Subject.ID
 	}
