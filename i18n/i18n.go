@@ -3,10 +3,11 @@
 // language, and picks the language from the request's Accept-Language.
 //
 // English ("en") is complete and the fallback; Simplified Chinese
-// ("zh-Hans") is the second language. To add a language, add a catalogue
-// file like catalogue_zh.go with the same message ids and list it in
-// catalogues; TestCatalogues checks that every language has every id
-// with the same format verbs.
+// ("zh-Hans") is the second language. Each area keeps its messages in a
+// file per language (pages_en.go, pages_zh.go, …) that adds them to the
+// language's catalogue from init. To add a language, add its files with
+// the same message ids and list it in catalogues; TestCatalogues checks
+// that every language has every id with the same format verbs.
 package i18n
 
 import (
@@ -87,4 +88,16 @@ func Messages(lang string) map[string]string {
 		return m
 	}
 	return en
+}
+
+// add puts an area's messages (sign-in pages, error pages, the dashboard;
+// one file per area and language, from init) into a catalogue. An id
+// given twice is a programming error.
+func add(catalogue, msgs map[string]string) {
+	for id, text := range msgs {
+		if _, dup := catalogue[id]; dup {
+			panic("i18n: message " + id + " defined twice")
+		}
+		catalogue[id] = text
+	}
 }
