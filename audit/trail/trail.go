@@ -40,6 +40,7 @@ type Trail struct {
 	// alertOut receives alert events as well; nil without alert sinks.
 	alertOut Pipeline
 	log      *slog.Logger
+	recent   ring
 }
 
 // New returns a trail that emits to p, runs alerts (nil: no alert rules)
@@ -65,6 +66,7 @@ func (t *Trail) Request(_ context.Context, rec *proxy.AuditRecord) {
 func (t *Trail) RequestDurable(ctx context.Context, rec *proxy.AuditRecord) error {
 	e := RequestEvent(rec)
 	t.observe(&e, requestObservation(rec))
+	t.recent.add(e)
 	return t.p.EmitDurable(ctx, e)
 }
 
@@ -130,6 +132,7 @@ func (t *Trail) ConfigLoaded(path, sha256Hex, version string) {
 
 // emit hands e to the pipeline; a refusal is the pipeline's to count.
 func (t *Trail) emit(e audit.Event) {
+	t.recent.add(e)
 	if err := t.p.Emit(e); err != nil && !errors.Is(err, audit.ErrRefused) {
 		t.log.Warn("audit: event not recorded", "type", string(e.Type), "err", err)
 	}

@@ -3,6 +3,7 @@ package trail
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"net/netip"
 	"sync"
@@ -235,3 +236,22 @@ type countPipeline struct{}
 func (countPipeline) Accepting() bool                                { return true }
 func (countPipeline) Emit(audit.Event) error                         { return nil }
 func (countPipeline) EmitDurable(context.Context, audit.Event) error { return nil }
+
+func TestRecent(t *testing.T) {
+	tr := New(&recorder{}, nil, nil, nil)
+	if got := tr.Recent(10); len(got) != 0 {
+		t.Fatalf("empty trail: %d", len(got))
+	}
+	for i := range recentSize + 10 {
+		rec := forwarded()
+		rec.Scope.ID = fmt.Sprint("req-", i)
+		tr.Request(context.Background(), rec)
+	}
+	got := tr.Recent(3)
+	if len(got) != 3 || got[0].RequestID != fmt.Sprint("req-", recentSize+9) || got[2].RequestID != fmt.Sprint("req-", recentSize+7) || got[0].Fields != nil {
+		t.Errorf("latest three: %+v", got)
+	}
+	if n := len(tr.Recent(10 * recentSize)); n != recentSize {
+		t.Errorf("kept %d, want %d", n, recentSize)
+	}
+}
