@@ -104,6 +104,22 @@ type EventSink interface {
 // logSink is the default EventSink: one log line per event.
 type logSink struct{ log *slog.Logger }
 
+// LogSink is the EventSink the relying party uses by default: one log line
+// per event (error level for high severity, warning for failures and
+// medium severity).
+func LogSink(log *slog.Logger) EventSink { return logSink{log: log} }
+
+// Sinks sends every event to each of sinks, in order.
+func Sinks(sinks ...EventSink) EventSink { return teeSink(sinks) }
+
+type teeSink []EventSink
+
+func (t teeSink) Emit(ctx context.Context, e Event) {
+	for _, s := range t {
+		s.Emit(ctx, e)
+	}
+}
+
 func (s logSink) Emit(ctx context.Context, e Event) {
 	level := slog.LevelInfo
 	switch {

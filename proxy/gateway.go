@@ -231,8 +231,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.security.apply(wh)
 
 	if err := g.serve(sw, r, s); err != nil {
+		s.Reason = rejectReason(err)
 		if err.Outcome == "rejected" || err.Outcome == "no_route" || err.Outcome == "denied" {
-			g.metrics.rejected.WithLabelValues(rejectReason(err)).Inc()
+			g.metrics.rejected.WithLabelValues(s.Reason).Inc()
 		}
 		writeError(sw, r, err)
 	}

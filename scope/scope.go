@@ -53,6 +53,10 @@ type Scope struct {
 	// Status is the status the gateway answered with, filled by the
 	// response writer wrapper; 0 until the header is written.
 	Status int
+	// Reason says why the gateway refused the request itself, as a fixed
+	// code ("invalid_credential", "policy", "rate_limited", …); "" when it
+	// did not.
+	Reason string
 	// UpstreamStatus is the status the upstream answered with; 0 when
 	// the request was not forwarded or no answer came.
 	UpstreamStatus int

@@ -40,6 +40,7 @@ type Trail struct {
 	// alertOut receives alert events as well; nil without alert sinks.
 	alertOut Pipeline
 	log      *slog.Logger
+	recent   ring
 }
 
 // New returns a trail that emits to p, runs alerts (nil: no alert rules)
@@ -65,6 +66,7 @@ func (t *Trail) Request(_ context.Context, rec *proxy.AuditRecord) {
 func (t *Trail) RequestDurable(ctx context.Context, rec *proxy.AuditRecord) error {
 	e := RequestEvent(rec)
 	t.observe(&e, requestObservation(rec))
+	t.recent.add(e)
 	return t.p.EmitDurable(ctx, e)
 }
 
@@ -130,6 +132,7 @@ func (t *Trail) ConfigLoaded(path, sha256Hex, version string) {
 
 // emit hands e to the pipeline; a refusal is the pipeline's to count.
 func (t *Trail) emit(e audit.Event) {
+	t.recent.add(e)
 	if err := t.p.Emit(e); err != nil && !errors.Is(err, audit.ErrRefused) {
 		t.log.Warn("audit: event not recorded", "type", string(e.Type), "err", err)
 	}
@@ -160,7 +163,10 @@ func RequestEvent(rec *proxy.AuditRecord) audit.Event {
 	e := audit.Event{
 		Type: audit.TypeHTTPRequest, Time: s.Start, RequestID: s.ID, Method: s.Method, Path: s.Path,
 		ClientIP: addr(s), Status: rec.Status, Bytes: rec.Bytes, Duration: rec.Duration,
-		UpstreamStatus: s.UpstreamStatus, Reason: s.Outcome,
+		UpstreamStatus: s.UpstreamStatus, Reason: s.Reason,
+	}
+	if s.Outcome != "" {
+		e.Fields = append(e.Fields, audit.Field{Key: "outcome", Value: s.Outcome})
 	}
 	if r != nil {
 		e.Host = truncate(r.Host, 256)
@@ -232,8 +238,8 @@ func Verdict(fp scope.FingerprintCheck) string {
 
 func requestObservation(rec *proxy.AuditRecord) alert.Observation {
 	s := rec.Scope
-	o := alert.Observation{Time: s.Start, Type: string(audit.TypeHTTPRequest), Outcome: s.Outcome, Status: rec.Status,
-		ClientIP: addr(s), RequestID: s.ID}
+	o := alert.Observation{Time: s.Start, Type: string(audit.TypeHTTPRequest), Outcome: s.Outcome, Reason: s.Reason,
+		Status: rec.Status, ClientIP: addr(s), RequestID: s.ID}
 	if s.Subject != nil && s.Subject.Kind != scope.KindAnonymous {
 		o.SubjectID = s.Subject.ID
 	}

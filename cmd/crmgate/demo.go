@@ -426,10 +426,11 @@ func printDemo(w io.Writer, d demoInfo, jsonPath string) {
   Sample CRM %s   (reachable directly only for comparison)
   Config     %s
   Log        %s
+  Audit log  %s   (one signed, hash-chained OCSF event per request)
   All of it  %s
 
 Users (sign in at the gateway; the second factor is a TOTP code):
-`, d.GatewayURL, d.CACert, d.AdminURL, d.IdPURL, d.CRMURL, d.Config, d.Log, jsonPath)
+`, d.GatewayURL, d.CACert, d.AdminURL, d.IdPURL, d.CRMURL, d.Config, d.Log, d.AuditLog, jsonPath)
 	for _, u := range d.Users {
 		fmt.Fprintf(w, "  %-6s %-8s password %s  TOTP secret %s\n", u.Username, strings.Join(u.Roles, ","), u.Password, u.TOTPSecret)
 	}
@@ -440,11 +441,16 @@ Users (sign in at the gateway; the second factor is a TOTP code):
 	fmt.Fprintf(w, `
 Try:
   open %s/ in a browser (trust %s first) and sign in
+    as alice: /api/contacts lists only her contacts, ssn removed, card masked
+    as carol: DELETE a contact or /api/export/contacts asks for her TOTP code (step-up)
   curl --cacert %s %s/api/contacts/1                         # 401: sign in first
   curl --cacert %s %s/api/whoami -H 'X-CRM-User: mallory'   # the spoofed header never reaches the CRM
   curl --cacert %s '%s/api/contacts/..%%2fadmin'               # refused: 400
   curl --cacert %s %s/.crmgate/jwks.json                     # keys that verify the identity assertion
   curl -H "Authorization: Bearer $(jq -r .admin_token %s)" %s/sessions
-  curl --cacert %s %s/api/contacts/1 -H "X-API-Key: $(jq -r '.api_keys[0].key' %s)"   # an API client
-`, d.GatewayURL, d.CACert, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, jsonPath, d.AdminURL, d.CACert, d.GatewayURL, jsonPath)
+  curl --cacert %s %s/api/contacts/1 -H "X-API-Key: $(jq -r '.api_keys[0].key' %s)"   # an API client (read-only key)
+  tail -f %s | jq -c '{type: .unmapped.type, status: .http_response.code, user: .actor.user.uid}'   # watch the audit log
+  crmgate audit verify --live --key %s %s   # check its hash chain and signatures
+`, d.GatewayURL, d.CACert, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, jsonPath, d.AdminURL, d.CACert, d.GatewayURL, jsonPath,
+		d.AuditLog, d.AuditPublicKey, d.AuditLog)
 }

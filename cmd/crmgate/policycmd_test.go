@@ -42,7 +42,9 @@ func demoConfigFile(t *testing.T) string {
 			SessionKey: filepath.Join(missing, "session.key"), ClientSecret: filepath.Join(missing, "oidc-client.secret"),
 			AdminToken: filepath.Join(missing, "admin.token"), AssertionKey: filepath.Join(missing, "assertion-key.pem"),
 			APIKeyPepper: filepath.Join(missing, "apikey.pepper"), RedactHashKey: filepath.Join(missing, "redact-hash.key"),
+			AuditSigningKey: filepath.Join(missing, "audit-signing.pem"),
 		},
+		AuditLog: filepath.Join(dir, "audit", "audit.log"), AuditSpool: filepath.Join(dir, "audit", "spool"),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -204,12 +204,20 @@ func loadPolicyConfig(path string, stderr io.Writer) (*config.File, error) {
 				Algorithm string `yaml:"algorithm"`
 			} `yaml:"bundle"`
 		} `yaml:"policy"`
+		Audit struct {
+			File struct {
+				SigningKey string `yaml:"signing_key"`
+			} `yaml:"file"`
+		} `yaml:"audit"`
 	}
 	_ = yaml.Unmarshal(raw, &peek) // config.Load reports a malformed file
-	bundleKey := peek.Policy.Bundle.PublicKey
+	bundleKey, auditKey := peek.Policy.Bundle.PublicKey, peek.Audit.File.SigningKey
 	standIn := func(ref string) ([]byte, error) {
-		if bundleKey != "" && ref == bundleKey {
+		switch {
+		case bundleKey != "" && ref == bundleKey:
 			return policy.StandInVerificationKey(peek.Policy.Bundle.Algorithm)
+		case auditKey != "" && ref == auditKey:
+			return generateAuditKey()
 		}
 		return assertion.GenerateKeyPEM()
 	}

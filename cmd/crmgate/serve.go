@@ -237,11 +237,13 @@ func startIdentity(ctx context.Context, f *config.File, log *slog.Logger, adm *a
 		id.close()
 		return nil, fmt.Errorf("oidc: %w", err)
 	}
+	alog := log.With("component", "auth")
 	opts := []auth.Option{auth.WithStepUpLevels(f.StepUp)}
 	if aud != nil {
-		opts = append(opts, auth.WithEventSink(aud.trail))
+		// Security events go to the log as well: operators read both.
+		opts = append(opts, auth.WithEventSink(auth.Sinks(auth.LogSink(alog), aud.trail)))
 	}
-	rp := auth.New(*f.OIDC, mgr, client, log.With("component", "auth"), time.Now, opts...)
+	rp := auth.New(*f.OIDC, mgr, client, alog, time.Now, opts...)
 	if err := rp.Start(ctx); err != nil {
 		id.close()
 		return nil, fmt.Errorf("oidc: %w", err)
