@@ -39,6 +39,8 @@ type FileOptions struct {
 // Write delivers a batch to the operating system (one write per batch);
 // Sync makes it durable. Its methods are safe for concurrent use.
 type FileSink struct {
+	// lock keeps other processes from writing the same log.
+	lock     *os.File
 	name     segmentNaming
 	path     string
 	maxSize  int64
@@ -120,7 +122,11 @@ func NewFileSink(cfg FileConfig, o FileOptions) (*FileSink, error) {
 	if err := os.MkdirAll(s.name.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("audit file sink: %w", err)
 	}
+	if s.lock, err = lockFile(s.path + ".lock"); err != nil {
+		return nil, fmt.Errorf("audit file sink: %w", err)
+	}
 	if err := s.open(); err != nil {
+		s.lock.Close()
 		return nil, fmt.Errorf("audit file sink: %w", err)
 	}
 	s.lastCheckpoint = s.now()
@@ -427,6 +433,7 @@ func (s *FileSink) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	s.bg.Wait()
+	s.lock.Close()
 	return errors.Join(errs...)
 }
 

@@ -86,7 +86,7 @@ func (l *lane) wakeLocked() {
 
 // push queues one event. It returns the spool position to wait for when
 // the event went to the spool (0 otherwise).
-func (l *lane) push(it item) (uint64, error) {
+func (l *lane) push(it item, force bool) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -103,7 +103,7 @@ func (l *lane) push(it item) (uint64, error) {
 		}
 		l.toSpoolLocked()
 	}
-	pos, err := l.spool.appendLocked(it.b, false)
+	pos, err := l.spool.appendLocked(it.b, force)
 	if err != nil {
 		if !errors.Is(err, errSpoolFull) {
 			l.p.log.Error("audit: cannot write the spool", slog.String("sink", l.name), slog.String("err", err.Error()))

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
@@ -56,6 +57,8 @@ type Options struct {
 // methods are safe for concurrent use. Build it with New, call Start,
 // and Close it at shutdown.
 type Pipeline struct {
+	// spoolLock keeps other processes from replaying the same spool.
+	spoolLock  *os.File
 	log        *slog.Logger
 	now        func() time.Time
 	enc        encoder
@@ -130,13 +133,18 @@ func New(cfg Config, o Options) (p *Pipeline, err error) {
 	p.newMetrics()
 
 	var sinks []Sink
+	// The returns below set p to nil: clean up through this copy.
+	self := p
 	defer func() {
 		if err != nil {
 			for _, s := range sinks {
 				s.Close()
 			}
-			for _, l := range p.lanes {
+			for _, l := range self.lanes {
 				l.spool.closeLocked()
+			}
+			if self.spoolLock != nil {
+				self.spoolLock.Close()
 			}
 		}
 	}()
@@ -158,6 +166,14 @@ func New(cfg Config, o Options) (p *Pipeline, err error) {
 	if len(sinks) == 0 {
 		return nil, errors.New("audit: no sink: configure file.path or stdout, or pass sinks")
 	}
+	if err := os.MkdirAll(cfg.Spool.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit: spool: %w", err)
+	}
+	lk, err := lockFile(filepath.Join(cfg.Spool.Dir, ".lock"))
+	if err != nil {
+		return nil, fmt.Errorf("audit: spool: %w", err)
+	}
+	p.spoolLock = lk
 	seen := map[string]bool{}
 	for _, s := range sinks {
 		name := s.Name()
@@ -233,7 +249,16 @@ func (p *Pipeline) Accepting() bool {
 // reached some sinks) and ErrClosed after Close; under on_full: drop an
 // event a sink cannot keep is counted as lost and Emit returns nil.
 func (p *Pipeline) Emit(e Event) error {
-	_, err := p.emit(&e, nil)
+	_, err := p.emit(&e, nil, false)
+	return err
+}
+
+// EmitAdmitted is Emit for the event of a request that was admitted while
+// the pipeline was Accepting: it is spooled even when the spool's budget
+// ran out meanwhile, so that no answered request goes unrecorded. The
+// budget is exceeded by at most the requests in flight when it ran out.
+func (p *Pipeline) EmitAdmitted(e Event) error {
+	_, err := p.emit(&e, nil, true)
 	return err
 }
 
@@ -245,7 +270,7 @@ func (p *Pipeline) Emit(e Event) error {
 func (p *Pipeline) EmitDurable(ctx context.Context, e Event) error {
 	start := time.Now()
 	w := newWaiter()
-	pos, err := p.emit(&e, w)
+	pos, err := p.emit(&e, w, false)
 	if err != nil {
 		return err
 	}
@@ -269,8 +294,8 @@ func (p *Pipeline) EmitDurable(ctx context.Context, e Event) error {
 // emit encodes e and pushes it to every lane; w goes with the durable
 // lane's copy. It returns the durable lane's spool position when the
 // event went to its spool.
-func (p *Pipeline) emit(e *Event, w *waiter) (uint64, error) {
-	if !p.Accepting() {
+func (p *Pipeline) emit(e *Event, w *waiter, admitted bool) (uint64, error) {
+	if !admitted && !p.Accepting() {
 		p.refused.Inc()
 		return 0, ErrRefused
 	}
@@ -282,7 +307,7 @@ func (p *Pipeline) emit(e *Event, w *waiter) (uint64, error) {
 		if l == p.durable {
 			it.w = w
 		}
-		at, err := l.push(it)
+		at, err := l.push(it, admitted)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
@@ -385,6 +410,7 @@ func (p *Pipeline) Close() error {
 				errs = append(errs, fmt.Errorf("audit: closing sink %s: %w", l.name, err))
 			}
 		}
+		p.spoolLock.Close()
 		p.closeE = errors.Join(errs...)
 	})
 	return p.closeE

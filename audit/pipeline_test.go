@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -206,12 +208,45 @@ func TestPipelineRefuseWhenSpoolFull(t *testing.T) {
 	if err := p.EmitDurable(context.Background(), Event{Type: TypeAlert}); !errors.Is(err, ErrRefused) {
 		t.Errorf("EmitDurable with the spool full = %v, want ErrRefused", err)
 	}
+	// The event of a request admitted before the budget ran out is kept
+	// all the same: an answered request is never unrecorded.
+	if err := p.EmitAdmitted(Event{Type: TypeHTTPRequest, Message: "admitted", Fields: []Field{{"pad", big}}}); err != nil {
+		t.Errorf("EmitAdmitted with the spool full = %v", err)
+	}
 	mem.failing.Store(false)
 	waitFor(t, "the spool to drain", p.Accepting)
 	if err := p.Emit(Event{Type: TypeAlert, Message: "after"}); err != nil {
 		t.Errorf("Emit after the drain = %v", err)
 	}
-	waitFor(t, "delivery", func() bool { return mem.count() == 400-refused+1 })
+	waitFor(t, "delivery", func() bool { return mem.count() == 400-refused+2 })
+}
+
+// Two gateways never share a log or a spool: the second is refused while
+// the first runs, and may start once it stopped.
+func TestPipelineLocksItsFiles(t *testing.T) {
+	cfg := testConfig(t)
+	p, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "locked by another process") {
+		t.Errorf("a second pipeline on the same files: %v", err)
+	}
+	other := cfg
+	other.Spool.Dir = filepath.Join(t.TempDir(), "spool")
+	if _, err := New(other, Options{}); err == nil || !strings.Contains(err.Error(), "audit.log.lock") {
+		t.Errorf("a second pipeline on the same file, another spool: %v", err)
+	}
+	p.Start()
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p2, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	p2.Start()
+	p2.Close()
 }
 
 // Under on_full: drop the gateway keeps serving; lost events are counted
@@ -302,9 +337,10 @@ func TestEmitDurableSpool(t *testing.T) {
 	if err := p.EmitDurable(context.Background(), Event{Type: TypeAlert, Message: "m0"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := metric(t, reg, "crmgate_audit_fsyncs_total", "target", "spool"); got < 1 {
-		t.Errorf("spool fsyncs = %v, want at least 1", got)
-	}
+	// The fsync is counted after its waiters are released.
+	waitFor(t, "the spool fsync to be counted", func() bool {
+		return metric(t, reg, "crmgate_audit_fsyncs_total", "target", "spool") >= 1
+	})
 	p.Emit(Event{Type: TypeAlert, Message: "m1"})
 	if err := p.Close(); err != nil {
 		t.Fatal(err)

@@ -29,6 +29,8 @@ var (
 	listenHTTPS = regexp.MustCompile(`(?m)^  https: "[^"]*"$`)
 	listenAdmin = regexp.MustCompile(`(?m)^  listen: "[^"]*"$`)
 	sessionKeys = regexp.MustCompile(`(?m)^  keys: \["file:[^"]*session\.key"\]$`)
+	auditSpool  = regexp.MustCompile(`(?m)^    dir: "[^"]*/audit/spool"$`)
+	auditPath   = regexp.MustCompile(`(?m)^    path: "[^"]*/audit/audit\.log"$`)
 )
 
 // startReplica runs `crmgate serve -c` on d's configuration, moved to
@@ -43,6 +45,10 @@ func startReplica(t *testing.T, d *demo, edit func(string) string) *replica {
 	https, adm := freePort(t), freePort(t)
 	cfg := listenHTTPS.ReplaceAllString(string(b), fmt.Sprintf(`  https: "127.0.0.1:%d"`, https))
 	cfg = listenAdmin.ReplaceAllString(cfg, fmt.Sprintf(`  listen: "127.0.0.1:%d"`, adm))
+	// Each gateway keeps its own audit log and spool (they are locked).
+	own := t.TempDir()
+	cfg = auditSpool.ReplaceAllString(cfg, fmt.Sprintf(`    dir: %q`, filepath.Join(own, "spool")))
+	cfg = auditPath.ReplaceAllString(cfg, fmt.Sprintf(`    path: %q`, filepath.Join(own, "audit.log")))
 	if edit != nil {
 		cfg = edit(cfg)
 	}

@@ -3,10 +3,13 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
+	"github.com/crmgate/crmgate/proxy/framing"
 	"github.com/crmgate/crmgate/scope"
 )
 
@@ -78,4 +81,22 @@ func (w *statusWriter) auditStarted(code int) (refused bool) {
 		"detail": "The request could not be recorded, so it is not answered. Try again shortly.", "request_id": w.s.ID})
 	_, _ = w.ResponseWriter.Write(b)
 	return true
+}
+
+// auditRefusedHead records a request whose head broke HTTP/1.1 framing
+// (too large, malformed, a smuggling attempt): the HTTP server answered
+// it 400 and closed the connection without the gateway's handler seeing
+// it, so this is its only event.
+func (g *Gateway) auditRefusedHead(hc *h1Conn) {
+	var fe *framing.Error
+	if g.auditor == nil || !errors.As(hc.Err(), &fe) || !fe.InHead() {
+		return
+	}
+	s := &scope.Scope{ID: newRequestID(), Start: g.now(), TLS: hc.info.tls, Outcome: "rejected", Reason: "framing: " + fe.Reason,
+		Status: http.StatusBadRequest, AuditAdmitted: g.auditor.Accepting()}
+	if ap, err := netip.ParseAddrPort(hc.RemoteAddr().String()); err == nil {
+		s.ClientIP = ap.Addr().Unmap()
+	}
+	g.metrics.rejected.WithLabelValues("framing").Inc()
+	g.auditor.Request(context.Background(), &AuditRecord{Scope: s, Status: http.StatusBadRequest})
 }

@@ -243,14 +243,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // rendered by ServeHTTP. Forwarding renders its own errors, after headers
 // may have been streamed.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *scope.Scope) *HTTPError {
+	if g.auditor != nil {
+		if !g.auditor.Accepting() {
+			// No audit, no access: what cannot be recorded is not served.
+			return &HTTPError{Status: http.StatusServiceUnavailable, Outcome: "audit_unavailable", Reason: "audit",
+				Public: "The service cannot record requests right now. Try again shortly."}
+		}
+		// Admitted: its event is recorded whatever the trail's budget
+		// says by the time the request ends.
+		s.AuditAdmitted = true
+	}
 	in, err := g.intake(r, s)
 	if err != nil {
 		return err
-	}
-	if g.auditor != nil && !g.auditor.Accepting() {
-		// No audit, no access: what cannot be recorded is not served.
-		return &HTTPError{Status: http.StatusServiceUnavailable, Outcome: "audit_unavailable", Reason: "audit",
-			Public: "The service cannot record requests right now. Try again shortly."}
 	}
 	if strings.HasPrefix(s.Path, ReservedPrefix) {
 		if g.fp != nil && g.auth.Owns(s.Path) {
@@ -315,6 +320,11 @@ func (g *Gateway) requestID(r *http.Request, peer netip.Addr) string {
 			return v[0]
 		}
 	}
+	return newRequestID()
+}
+
+// newRequestID is a random request id.
+func newRequestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
 	return hex.EncodeToString(b[:])

@@ -111,6 +111,9 @@ func (g *Gateway) NewServer(tlsConf *tls.Config, challenge func(http.Handler) ht
 				}
 				s.metrics.conns.Dec()
 			case http.StateClosed:
+				if hc, ok := c.(*h1Conn); ok {
+					g.auditRefusedHead(hc)
+				}
 				s.metrics.conns.Dec()
 			}
 		},

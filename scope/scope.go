@@ -53,6 +53,10 @@ type Scope struct {
 	// Status is the status the gateway answered with, filled by the
 	// response writer wrapper; 0 until the header is written.
 	Status int
+	// AuditAdmitted says the audit trail could record when the request
+	// arrived: its event is recorded even if the trail's budget runs out
+	// meanwhile.
+	AuditAdmitted bool
 	// Reason says why the gateway refused the request itself, as a fixed
 	// code ("invalid_credential", "policy", "rate_limited", …); "" when it
 	// did not.

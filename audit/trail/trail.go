@@ -29,6 +29,7 @@ import (
 type Pipeline interface {
 	Accepting() bool
 	Emit(e audit.Event) error
+	EmitAdmitted(e audit.Event) error
 	EmitDurable(ctx context.Context, e audit.Event) error
 }
 
@@ -59,7 +60,14 @@ func (t *Trail) Accepting() bool { return t.p.Accepting() }
 func (t *Trail) Request(_ context.Context, rec *proxy.AuditRecord) {
 	e := RequestEvent(rec)
 	t.observe(&e, requestObservation(rec))
-	t.emit(e)
+	if !rec.Scope.AuditAdmitted {
+		t.emit(e)
+		return
+	}
+	t.recent.add(e)
+	if err := t.p.EmitAdmitted(e); err != nil {
+		t.log.Error("audit: the event of an answered request was not recorded", "request_id", e.RequestID, "err", err)
+	}
 }
 
 // RequestDurable records a request durably (proxy.Auditor).

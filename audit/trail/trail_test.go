@@ -39,6 +39,13 @@ func (r *recorder) Emit(e audit.Event) error {
 	return nil
 }
 
+func (r *recorder) EmitAdmitted(e audit.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+	return nil
+}
+
 func (r *recorder) EmitDurable(_ context.Context, e audit.Event) error {
 	r.mu.Lock()
 	r.durable++
@@ -235,6 +242,7 @@ type countPipeline struct{}
 
 func (countPipeline) Accepting() bool                                { return true }
 func (countPipeline) Emit(audit.Event) error                         { return nil }
+func (countPipeline) EmitAdmitted(audit.Event) error                 { return nil }
 func (countPipeline) EmitDurable(context.Context, audit.Event) error { return nil }
 
 func TestRecent(t *testing.T) {

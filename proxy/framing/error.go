@@ -18,6 +18,17 @@ type Error struct {
 // Error implements the error interface.
 func (e *Error) Error() string { return "framing: " + e.Reason }
 
+// InHead reports whether the violation is in a request head (the request
+// line or a header field), so that no handler saw the request, rather
+// than in a chunked body, which its request's handler was reading.
+func (e *Error) InHead() bool {
+	switch e.Reason {
+	case reasonBadChunkSize, reasonChunkSizeTooLarge, reasonBadChunkExt, reasonChunkLineTooLong, reasonBadChunkEnd, reasonTrailerTooLarge:
+		return false
+	}
+	return true
+}
+
 // The reasons a stream is refused. Each names the rule it breaks; none may
 // quote the offending bytes.
 const (
