@@ -306,7 +306,7 @@
         if (/^(low|medium|high|critical)$/.test(e.severity || "")) { sev.className = "sev-" + e.severity; }
         tr.appendChild(sev);
         tr.appendChild(el("td", e.subject));
-        tr.appendChild(el("td", e.client_ip, { "class": "mono" }));
+        tr.appendChild(el("td", e.client_ip, { "class": "mono nowrap" }));
         tr.appendChild(el("td", [e.method, e.path].filter(Boolean).join(" ") + (e.route ? " (" + e.route + ")" : ""), { "class": "mono" }));
         var st = el("td", e.status ? e.status : "", { "class": "num" });
         if (e.status >= 400 && e.status < 600) { st.classList.add("st-" + Math.floor(e.status / 100)); }
