@@ -69,7 +69,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.Fill("#token", token)
 	b.Click(`#token-form button[type="submit"]`)
 	b.WaitText("Latest audit events")
-	for _, want := range []string{scriptSubject, imgPath, svgMessage, evilUser, evilRevision, "4 active sessions", "session.hijack_suspected"} {
+	for _, want := range []string{scriptSubject, imgPath, svgMessage, evilUser, evilRevision, "Active sessions: 4", "session.hijack_suspected"} {
 		b.WaitText(want)
 	}
 	b.Screenshot("dashboard-hostile-values")
@@ -82,7 +82,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// The token stays in the tab: a reload opens the dashboard directly.
 	b.Navigate(srv.URL + "/dashboard")
-	b.WaitText("4 active sessions")
+	b.WaitText("Active sessions: 4")
 
 	// The charts draw once two samples are in.
 	b.WaitText("last 10 minutes:")
@@ -92,7 +92,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	b.Click(`tr[data-session="` + evilHash + `"] button.revoke`)
 	b.WaitText("The session of " + evilUser + " was revoked.")
-	b.WaitText("3 active sessions")
+	b.WaitText("Active sessions: 3")
 	r := httptest.NewRequest("GET", "/", nil)
 	r.AddCookie(evilCookie)
 	if _, err := m.Load(r); err == nil {

@@ -55,7 +55,7 @@ func init() {
 		"dashboard.policy.error":    "Last error",
 
 		"dashboard.sessions.heading":       "Active sessions",
-		"dashboard.sessions.count":         "%d active sessions",
+		"dashboard.sessions.count":         "Active sessions: %d",
 		"dashboard.sessions.none":          "No active sessions.",
 		"dashboard.sessions.user":          "User",
 		"dashboard.sessions.created":       "Signed in",
@@ -77,7 +77,7 @@ func init() {
 		"dashboard.events.needs_token":      "Audit events are shown only when admin.token is configured.",
 		"dashboard.events.bad_filter":       "The filters were refused; check them.",
 		"dashboard.events.none":             "No events match.",
-		"dashboard.events.count":            "%d events shown",
+		"dashboard.events.count":            "Events shown: %d",
 		"dashboard.events.filter_type":      "Type",
 		"dashboard.events.filter_type_hint": "e.g. auth or session.revoked",
 		"dashboard.events.filter_subject":   "Subject",

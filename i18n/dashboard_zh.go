@@ -54,7 +54,7 @@ func init() {
 		"dashboard.policy.error":    "上次错误",
 
 		"dashboard.sessions.heading":       "活动会话",
-		"dashboard.sessions.count":         "%d 个活动会话",
+		"dashboard.sessions.count":         "活动会话：%d 个",
 		"dashboard.sessions.none":          "没有活动会话。",
 		"dashboard.sessions.user":          "用户",
 		"dashboard.sessions.created":       "登录时间",

@@ -198,7 +198,11 @@
     var W = 300, H = 110, L = 34, B = 14;
     var max = pts.reduce(function (m, p) { return Math.max(m, p.rate); }, 0);
     max = max > 0 ? niceMax(max) : 1;
-    var now = Date.now(), from = now - windowMs;
+    // Until the page has watched for the whole window, the x axis spans
+    // what it has seen.
+    var now = Date.now();
+    var from = Math.max(now - windowMs, samples.length ? samples[0].t : now - windowMs);
+    var span = Math.max(now - from, 1);
     var s = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": label, preserveAspectRatio: "none" });
     s.appendChild(svg("title")).textContent = label;
     [0, 0.5, 1].forEach(function (f) {
@@ -209,11 +213,11 @@
       s.appendChild(txt);
     });
     var minutes = svg("text", { x: L, y: H - 2, "class": "axis" });
-    minutes.textContent = t("dashboard.chart.axis_start", cfg.window_minutes);
+    minutes.textContent = t("dashboard.chart.axis_start", Math.max(1, Math.ceil(span / 60000)));
     s.appendChild(minutes);
     if (pts.length) {
       var xy = pts.map(function (p) {
-        var x = L + Math.max(0, (p.t - from) / windowMs) * (W - L);
+        var x = L + Math.max(0, (p.t - from) / span) * (W - L);
         var y = (H - B) - (p.rate / max) * (H - B - 6);
         return x.toFixed(1) + "," + y.toFixed(1);
       });
