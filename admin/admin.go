@@ -1,5 +1,6 @@
 // Package admin owns the gateway's admin listener: liveness (/healthz),
-// readiness (/readyz) and Prometheus metrics (/metrics). It binds to
+// readiness (/readyz), Prometheus metrics (/metrics), the session and API
+// key endpoints and the security dashboard (/dashboard). It binds to
 // loopback by default because what it serves is for operators, not clients.
 //
 // It does not decide readiness itself: the components that can be unready
@@ -31,7 +32,8 @@ import (
 type Config struct {
 	Listen string `yaml:"listen" jsonschema_description:"Address of the admin listener (health, readiness, metrics). Default 127.0.0.1:9090. Keep it off public networks."`
 	// Token, when set, is required as a bearer token for everything but
-	// /healthz and /readyz (which load balancers and probes call).
+	// /healthz and /readyz (which load balancers and probes call) and the
+	// /dashboard page itself, which holds no data until given the token.
 	// Pprof serves Go's profiler under /debug/pprof/ (behind Token).
 	Pprof bool       `yaml:"pprof" jsonschema_description:"Serve Go's runtime profiler under /debug/pprof/ (requires the token when one is set). Default false."`
 	Token secret.Ref `yaml:"token" jsonschema_description:"Secret reference (env:NAME or file:/path) to a bearer token required for /metrics and admin operations. Empty: no token (loopback only)."`
@@ -68,6 +70,10 @@ type Server struct {
 	apiKeys APIKeys
 	// events receives admin actions for the audit trail; nil: log only.
 	events func(context.Context, Event)
+	// feed serves the dashboard's events panel; nil: no audit trail.
+	feed EventFeed
+	// policy reports the policy stage's state; nil: no policy.
+	policy func() PolicyStatus
 	srv    *http.Server
 	ln     net.Listener
 }
@@ -106,6 +112,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE /sessions/{hash}", s.requireToken(http.HandlerFunc(s.deleteSession)))
 	mux.Handle("POST /sessions/revoke", s.requireToken(http.HandlerFunc(s.revokeSessions)))
 	s.apiKeyRoutes(mux)
+	s.dashboardRoutes(mux)
 	if s.cfg.Pprof {
 		mux.Handle("GET /debug/pprof/", s.authorize(http.HandlerFunc(pprof.Index)))
 		mux.Handle("GET /debug/pprof/profile", s.authorize(http.HandlerFunc(pprof.Profile)))
