@@ -1,0 +1,43 @@
+package i18n
+
+func init() {
+	add(zhHans, map[string]string{
+		"proxy.page.request_id":  "请求编号：%s",
+		"proxy.page.retry_after": "请在 %d 秒后重试。",
+		"proxy.error.title":      "错误",
+		"proxy.https.use_https":  "请使用 HTTPS。",
+
+		"proxy.error.api_key_unavailable":      "目前无法校验 API 密钥，请稍后再试。",
+		"proxy.error.audit_unavailable":        "服务目前无法记录请求，请稍后再试。",
+		"proxy.error.auth_required":            "需要进行身份验证。",
+		"proxy.error.body_malformed":           "请求正文格式有误。",
+		"proxy.error.body_too_large":           "请求正文过大。",
+		"proxy.error.body_unreadable":          "无法读取请求正文。",
+		"proxy.error.credential_invalid":       "凭据无效。",
+		"proxy.error.forbidden":                "您无权执行此操作。",
+		"proxy.error.form_refused":             "此处不接受编码的表单正文。",
+		"proxy.error.header_repeated":          "请求头 %s 不得重复。",
+		"proxy.error.host_invalid":             "Host 请求头无效。",
+		"proxy.error.identity_unpassable":      "无法将您的身份传递给应用，请联系管理员。",
+		"proxy.error.limiter_unavailable":      "服务暂时不可用，请稍后再试。",
+		"proxy.error.method_not_allowed":       "此处不允许使用该请求方法。",
+		"proxy.error.method_unsupported":       "不支持该请求方法。",
+		"proxy.error.network_denied":           "不允许从您所在的网络访问。",
+		"proxy.error.not_found":                "资源不存在。",
+		"proxy.error.override_invalid":         "请求方法覆盖无效。",
+		"proxy.error.override_refused":         "此处不允许覆盖请求方法。",
+		"proxy.error.path_non_ascii":           "不允许此请求路径：包含非 ASCII 字符。",
+		"proxy.error.path_refused":             "不允许此请求路径：%s。",
+		"proxy.error.rate_limited":             "请求过多，请稍后再试。",
+		"proxy.error.reserved_header_repeated": "只能由网关设置的请求头出现了重复。",
+		"proxy.error.response_unchecked":       "无法检查服务返回的响应。",
+		"proxy.error.sign_in_unavailable":      "登录暂时不可用，请稍后再试。",
+		"proxy.error.step_up_required":         "需要更高强度或更近期的身份验证。",
+		"proxy.error.step_up_unsupported":      "此操作需要更高强度的登录，而此客户端无法提供。",
+		"proxy.error.token_unavailable":        "目前无法校验访问令牌，请稍后再试。",
+		"proxy.error.too_many_failures":        "来自此地址的被拒凭据过多，请稍后再试。",
+		"proxy.error.upgrade_refused":          "不允许此协议升级。",
+		"proxy.error.upstream_timeout":         "服务未能及时响应。",
+		"proxy.error.upstream_unavailable":     "服务不可用。",
+	})
+}
