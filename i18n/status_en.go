@@ -11,7 +11,7 @@ func init() {
 		"http.status.405": "Method Not Allowed",
 		"http.status.408": "Request Timeout",
 		"http.status.413": "Request Entity Too Large",
-		"http.status.414": "URI Too Long",
+		"http.status.414": "Request URI Too Long",
 		"http.status.422": "Unprocessable Entity",
 		"http.status.429": "Too Many Requests",
 		"http.status.431": "Request Header Fields Too Large",
