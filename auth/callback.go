@@ -36,7 +36,7 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 		// The mux lets HEAD through with GET; a link checker's HEAD must
 		// not consume the login.
 		w.Header().Set("Allow", http.MethodGet)
-		renderError(w, r, http.StatusMethodNotAllowed, "Use GET.")
+		renderError(w, r, http.StatusMethodNotAllowed, "auth.error.use_get")
 		return
 	}
 	p := rp.provider()
@@ -196,12 +196,12 @@ func (rp *RP) loginFailed(w http.ResponseWriter, r *http.Request, status int, re
 	}
 	rp.log.LogAttrs(r.Context(), slog.LevelWarn, "auth: login failed", attrs...)
 	rp.emit(r, Event{Type: EventLoginFailure, Reason: reason})
-	msg := "Sign-in could not be completed. Go back to the application and try again."
+	msg := "auth.error.login_failed"
 	switch status {
 	case http.StatusForbidden:
-		msg = "Sign-in was refused by the identity provider."
+		msg = "auth.error.login_refused"
 	case http.StatusServiceUnavailable:
-		msg = "Sign-in is temporarily unavailable. Try again in a minute."
+		msg = "auth.error.login_unavailable"
 	}
 	renderError(w, r, status, msg)
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/crmgate/crmgate/i18n"
 )
 
 // Challenge answers a request that has no valid session. A browser
@@ -22,7 +24,9 @@ func (rp *RP) Challenge(w http.ResponseWriter, r *http.Request) {
 		rp.Login(w, r, ret)
 		return
 	}
+	lang := i18n.For(r)
 	h := w.Header()
+	i18n.SetHeaders(h, lang)
 	h.Set("WWW-Authenticate", `Bearer realm="crmgate"`)
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
@@ -31,11 +35,13 @@ func (rp *RP) Challenge(w http.ResponseWriter, r *http.Request) {
 		Type:   "about:blank",
 		Title:  "Unauthorized",
 		Status: http.StatusUnauthorized,
-		Detail: "Authentication is required.",
+		Detail: i18n.T(lang, "auth.problem.auth_required"),
 	})
 }
 
-// problem is an RFC 9457 problem details object.
+// problem is an RFC 9457 problem details object. Detail is in the
+// request's language; Title stays the English reason phrase, which
+// scripts match on (RFC 9457 §4.2.1 allows either).
 type problem struct {
 	Type   string `json:"type"`
 	Title  string `json:"title"`

@@ -59,7 +59,7 @@ func WithPromptLogin() LoginOption {
 // SafeReturn). While the provider is unreachable it answers 503 instead.
 func (rp *RP) Login(w http.ResponseWriter, r *http.Request, returnTo string, opts ...LoginOption) {
 	if rp.err != nil {
-		renderError(w, r, http.StatusServiceUnavailable, "Sign-in is not configured.")
+		renderError(w, r, http.StatusServiceUnavailable, "auth.error.not_configured")
 		return
 	}
 	p := rp.provider()

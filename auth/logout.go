@@ -42,7 +42,7 @@ func (rp *RP) logoutPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	rec, err := rp.sessions.Load(r)
 	if err != nil {
-		renderMessage(w, r, http.StatusOK, "Signed out", "You are not signed in.")
+		renderMessage(w, r, http.StatusOK, "auth.page.signed_out_title", "auth.page.not_signed_in")
 		return
 	}
 	renderLogoutForm(w, r, rp.cfg.LogoutPath, rp.CSRFToken(rec))
@@ -58,12 +58,12 @@ func (rp *RP) logout(w http.ResponseWriter, r *http.Request) {
 	if !rp.sameOrigin(r) {
 		rp.log.LogAttrs(r.Context(), slog.LevelWarn, "auth: cross-site logout refused",
 			slog.String("origin", r.Header.Get("Origin")), slog.String("sec_fetch_site", r.Header.Get("Sec-Fetch-Site")))
-		renderError(w, r, http.StatusForbidden, "This sign-out request did not come from this site.")
+		renderError(w, r, http.StatusForbidden, "auth.error.logout_cross_site")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		renderError(w, r, http.StatusBadRequest, "The sign-out form could not be read.")
+		renderError(w, r, http.StatusBadRequest, "auth.error.logout_form_unreadable")
 		return
 	}
 	rec, err := rp.sessions.Load(r)
@@ -79,12 +79,12 @@ func (rp *RP) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	if !hmac.Equal([]byte(got), []byte(rp.CSRFToken(rec))) {
 		rp.log.LogAttrs(r.Context(), slog.LevelWarn, "auth: logout without a valid CSRF token refused", slog.String("id_hash", rec.Hash()))
-		renderError(w, r, http.StatusForbidden, "This sign-out form expired. Reload the page and try again.")
+		renderError(w, r, http.StatusForbidden, "auth.error.logout_form_expired")
 		return
 	}
 	if err := rp.sessions.End(r.Context(), w, rec.ID()); err != nil {
 		rp.log.LogAttrs(r.Context(), slog.LevelError, "auth: ending session", slog.String("id_hash", rec.Hash()), slog.Any("err", err))
-		renderError(w, r, http.StatusServiceUnavailable, "Sign-out is temporarily unavailable. Try again in a minute.")
+		renderError(w, r, http.StatusServiceUnavailable, "auth.error.logout_unavailable")
 		return
 	}
 	rp.emit(r, Event{Type: EventLogout, Subject: rec.UserID, SessionHash: rec.Hash(), Reason: ReasonLocal})

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/crmgate/crmgate/i18n"
 	"github.com/crmgate/crmgate/scope"
 )
 
@@ -14,9 +15,10 @@ const unavailableRetry = 30
 
 // page is the one template of the gateway's own sign-in pages: a title, a
 // sentence, the request id, and for logout a form. It loads nothing and
-// runs no script.
+// runs no script. Every text is in the language of the request (i18n.For),
+// which the lang attribute names.
 var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>{{.Title}}</title></head>
 <body><main>
 <h1>{{.Title}}</h1>
@@ -24,30 +26,55 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 {{- if .Action}}
 <form method="post" action="{{.Action}}">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
-<button type="submit">Sign out</button>
+<button type="submit">{{.Button}}</button>
 </form>
 {{- end}}
 {{- if .Link}}
 <p><a href="{{.Link}}">{{.LinkText}}</a></p>
 {{- end}}
 {{- if .RequestID}}
-<p><small>Request id: {{.RequestID}}</small></p>
+<p><small>{{.RequestIDLine}}</small></p>
 {{- end}}
 </main></body></html>
 `))
 
+// pageData is what a page shows. Title, Message and LinkText are i18n
+// message ids, which render puts in the request's language (no Title: the
+// status's reason phrase); the other fields are shown as they are.
 type pageData struct {
 	Title, Message, Action, CSRF, RequestID string
 	// Link, when set, is a same-origin path shown as a link reading
 	// LinkText.
 	Link, LinkText string
+
+	// Set by render: the language, the sign-out button and the request id
+	// sentence.
+	Lang, Button, RequestIDLine string
 }
 
 func render(w http.ResponseWriter, r *http.Request, status int, d pageData) {
+	lang := i18n.For(r)
+	d.Lang = lang
+	if d.Title == "" {
+		d.Title = i18n.Status(lang, status)
+	} else {
+		d.Title = i18n.T(lang, d.Title)
+	}
+	d.Message = i18n.T(lang, d.Message)
+	if d.LinkText != "" {
+		d.LinkText = i18n.T(lang, d.LinkText)
+	}
+	if d.Action != "" {
+		d.Button = i18n.T(lang, "auth.page.sign_out_button")
+	}
 	if s := scope.From(r.Context()); s != nil {
 		d.RequestID = s.ID
 	}
+	if d.RequestID != "" {
+		d.RequestIDLine = i18n.T(lang, "auth.page.request_id", d.RequestID)
+	}
 	h := w.Header()
+	i18n.SetHeaders(h, lang)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -60,10 +87,13 @@ func render(w http.ResponseWriter, r *http.Request, status int, d pageData) {
 	}
 }
 
+// renderError renders the page of an error: the status's reason phrase
+// and msg, a message id, both in the request's language.
 func renderError(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	render(w, r, status, pageData{Title: http.StatusText(status), Message: msg})
+	render(w, r, status, pageData{Message: msg})
 }
 
+// renderMessage renders a page of a title and a message, both message ids.
 func renderMessage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
 	render(w, r, status, pageData{Title: title, Message: msg})
 }
@@ -73,11 +103,11 @@ func renderMessage(w http.ResponseWriter, r *http.Request, status int, title, ms
 func renderUnavailable(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", strconv.Itoa(unavailableRetry))
 	render(w, r, http.StatusServiceUnavailable, pageData{
-		Title:   "Sign-in temporarily unavailable",
-		Message: "The identity provider cannot be reached right now, so new sign-ins are not possible. If you are already signed in, you can keep working. Try again in a minute.",
+		Title:   "auth.page.unavailable_title",
+		Message: "auth.page.unavailable",
 	})
 }
 
 func renderLogoutForm(w http.ResponseWriter, r *http.Request, action, csrf string) {
-	render(w, r, http.StatusOK, pageData{Title: "Sign out", Message: "Sign out of this application and your organisation's sign-in?", Action: action, CSRF: csrf})
+	render(w, r, http.StatusOK, pageData{Title: "auth.page.sign_out_title", Message: "auth.page.sign_out_question", Action: action, CSRF: csrf})
 }

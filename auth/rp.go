@@ -334,7 +334,7 @@ func (rp *RP) Owns(path string) bool {
 func (rp *RP) routes() http.Handler {
 	if rp.err != nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			renderError(w, r, http.StatusServiceUnavailable, "Sign-in is not configured.")
+			renderError(w, r, http.StatusServiceUnavailable, "auth.error.not_configured")
 		})
 	}
 	mux := http.NewServeMux()

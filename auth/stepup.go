@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crmgate/crmgate/auth/stepup"
+	"github.com/crmgate/crmgate/i18n"
 )
 
 // StepUp answers a request of the signed-in user subject that the policy
@@ -40,7 +41,9 @@ func (rp *RP) StepUp(w http.ResponseWriter, r *http.Request, subject string, req
 		return
 	}
 	link := rp.stepUpLink(req, ret)
+	lang := i18n.For(r)
 	h := w.Header()
+	i18n.SetHeaders(h, lang)
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusUnauthorized)
@@ -51,7 +54,7 @@ func (rp *RP) StepUp(w http.ResponseWriter, r *http.Request, subject string, req
 		StepUpURL string `json:"step_up_url"`
 	}{
 		problem: problem{Type: "about:blank", Title: "Unauthorized", Status: http.StatusUnauthorized,
-			Detail: "This action needs a fresh, stronger sign-in. Open step_up_url in the browser, then repeat the request."},
+			Detail: i18n.T(lang, "auth.problem.step_up")},
 		ACR: req.ACR, MaxAge: int64(req.MaxAge / time.Second), StepUpURL: link,
 	})
 }
@@ -81,14 +84,14 @@ func (rp *RP) stepUpStart(w http.ResponseWriter, r *http.Request) {
 	ret, _ := SafeReturn(q.Get("return"))
 	acr := q.Get("acr")
 	if len(q["acr"]) != 1 || !rp.levels.Known(acr) {
-		renderError(w, r, http.StatusBadRequest, "This verification link is not valid.")
+		renderError(w, r, http.StatusBadRequest, "auth.error.step_up_link_invalid")
 		return
 	}
 	req := stepup.Required{ACR: acr}
 	if v := q.Get("max_age"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 || time.Duration(n)*time.Second > stepup.MaxAge {
-			renderError(w, r, http.StatusBadRequest, "This verification link is not valid.")
+			renderError(w, r, http.StatusBadRequest, "auth.error.step_up_link_invalid")
 			return
 		}
 		req.MaxAge = time.Duration(n) * time.Second
@@ -108,10 +111,10 @@ func (rp *RP) stepUpStart(w http.ResponseWriter, r *http.Request) {
 func (rp *RP) stepUpDone(w http.ResponseWriter, r *http.Request) {
 	back, _ := SafeReturn(r.URL.Query().Get("back"))
 	render(w, r, http.StatusOK, pageData{
-		Title:    "Verification complete",
-		Message:  "You have confirmed your identity. For your safety the action you started was not carried out automatically: go back and do it again.",
+		Title:    "auth.page.step_up_done_title",
+		Message:  "auth.page.step_up_done",
 		Link:     back,
-		LinkText: "Go back",
+		LinkText: "auth.page.go_back",
 	})
 }
 
@@ -120,7 +123,7 @@ func (rp *RP) stepUpDone(w http.ResponseWriter, r *http.Request) {
 func (rp *RP) stepUpFailed(w http.ResponseWriter, r *http.Request, subject, reason string, err error) {
 	rp.log.LogAttrs(r.Context(), slog.LevelWarn, "auth: step-up failed", slog.String("reason", reason), slog.String("subject", subject), slog.Any("err", err))
 	rp.emit(r, Event{Type: EventStepUpFailure, Subject: subject, Reason: reason})
-	renderError(w, r, http.StatusForbidden, "The additional verification did not succeed, so the action was not allowed. Your session is unchanged; go back and try again.")
+	renderError(w, r, http.StatusForbidden, "auth.error.step_up_failed")
 }
 
 // refererPath is the same-origin path of the page that sent r (its

@@ -28,8 +28,8 @@ const updateScreenshots = "CRMGATE_UPDATE_SCREENSHOTS"
 // (allowed, denied, step-up, rate-limited and unauthenticated calls),
 // lists the signed-in users' sessions and revokes one with its button,
 // which the admin API confirms; with Accept-Language zh-CN the same page
-// is in Chinese. The demo connects no audit event feed or policy status
-// to the admin listener yet, so those panels say so.
+// is in Chinese. The latest audit events and the policy revision in
+// force are shown too.
 func TestDashboard(t *testing.T) {
 	d := startDemo(t, "--policy", mustAbs(t, "../policies"))
 	alice, bob, carol := d.session(t, "alice"), d.session(t, "bob"), d.session(t, "carol")
@@ -47,7 +47,7 @@ func TestDashboard(t *testing.T) {
 	b.Click(`#token-form button[type="submit"]`)
 	b.WaitText("Active sessions: 3")
 	for _, want := range []string{"Traffic over the last 10 minutes", "Requests per second", "Hijack alerts",
-		"The audit trail is off", "No policy", "Counters since the gateway started"} {
+		"Latest audit events", "http.request", "Last reload", "success", "Counters since the gateway started"} {
 		b.WaitText(want)
 	}
 	// Charts need two samples; a few more make a line.
@@ -83,7 +83,7 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("setting Accept-Language: %v", err)
 	}
 	b.Navigate(d.AdminURL + "/dashboard")
-	for _, want := range []string{"crmgate 安全仪表板", "活动会话：2 个", "撤销", "审计记录已关闭", "无策略", "最近 10 分钟的流量"} {
+	for _, want := range []string{"crmgate 安全仪表板", "活动会话：2 个", "撤销", "最新审计事件", "上次加载结果", "最近 10 分钟的流量"} {
 		b.WaitText(want)
 	}
 	b.WaitText("最近 10 分钟：")

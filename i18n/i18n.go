@@ -13,6 +13,8 @@ package i18n
 import (
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"golang.org/x/text/language"
 )
@@ -36,11 +38,29 @@ var supported = []language.Tag{language.English, language.SimplifiedChinese}
 
 var matcher = language.NewMatcher(supported)
 
+// MaxAcceptLanguage is how much of an Accept-Language value Negotiate
+// reads. Browsers send a few dozen bytes; the cap keeps the work per
+// request bounded whatever a client sends (a header may be up to the
+// server's header limit, a megabyte).
+const MaxAcceptLanguage = 256
+
 // Negotiate returns the language to answer in for an Accept-Language
 // value: English unless the client prefers Simplified Chinese (zh,
 // zh-CN, zh-SG, zh-Hans; Traditional Chinese is not offered, so zh-TW and
-// zh-Hant fall back to English).
+// zh-Hant fall back to English). Only the first MaxAcceptLanguage bytes
+// are read, cut back to the last whole entry; a value that does not parse
+// is English.
 func Negotiate(acceptLanguage string) string {
+	if len(acceptLanguage) > MaxAcceptLanguage {
+		acceptLanguage = acceptLanguage[:MaxAcceptLanguage]
+		// Keep whole entries: a cut tag ("zh-Ha") would fail the whole
+		// list or, worse, read as another language.
+		i := strings.LastIndexByte(acceptLanguage, ',')
+		if i < 0 {
+			return English
+		}
+		acceptLanguage = acceptLanguage[:i]
+	}
 	tags, _, err := language.ParseAcceptLanguage(acceptLanguage)
 	if err != nil || len(tags) == 0 {
 		return English
@@ -62,6 +82,36 @@ func For(r *http.Request) string {
 		return English
 	}
 	return Negotiate(r.Header.Get("Accept-Language"))
+}
+
+// SetHeaders marks a response whose text is in lang: Content-Language
+// (RFC 9110 §8.5), and Vary: Accept-Language so that no cache hands one
+// person's language to another. Vary is added once, next to any that is
+// already there.
+func SetHeaders(h http.Header, lang string) {
+	h.Set("Content-Language", lang)
+	for _, v := range h.Values("Vary") {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, "Accept-Language") {
+				return
+			}
+		}
+	}
+	h.Add("Vary", "Accept-Language")
+}
+
+// Status is the reason phrase of an HTTP status in lang, for pages a
+// person reads: the message "http.status.<code>", else Go's English
+// http.StatusText, "" for a code without one.
+func Status(lang string, code int) string {
+	id := "http.status." + strconv.Itoa(code)
+	if msg, ok := catalogues[lang][id]; ok {
+		return msg
+	}
+	if msg, ok := en[id]; ok {
+		return msg
+	}
+	return http.StatusText(code)
 }
 
 // T returns message id in lang, formatted with args when given. A

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/crmgate/crmgate/i18n"
 	"github.com/crmgate/crmgate/proxy/framing"
 	"github.com/crmgate/crmgate/scope"
 )
@@ -74,11 +75,13 @@ func (w *statusWriter) auditStarted(code int) (refused bool) {
 	h[g.ridHeader] = []string{w.s.ID}
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
+	lang := i18n.For(w.r)
+	i18n.SetHeaders(h, lang)
 	w.s.Status, w.s.Outcome = http.StatusServiceUnavailable, "audit_unavailable"
 	w.discard = true
 	w.ResponseWriter.WriteHeader(http.StatusServiceUnavailable)
 	b, _ := json.Marshal(map[string]any{"type": "about:blank", "title": "Service Unavailable", "status": http.StatusServiceUnavailable,
-		"detail": "The request could not be recorded, so it is not answered. Try again shortly.", "request_id": w.s.ID})
+		"detail": i18n.T(lang, "proxy.error.audit_write_failed"), "request_id": w.s.ID})
 	_, _ = w.ResponseWriter.Write(b)
 	return true
 }

@@ -103,7 +103,7 @@ func (g *Gateway) revoke(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 	if f == nil || f.session == nil || s.Session == nil {
 		g.metrics.rejected.WithLabelValues("policy").Inc()
 		return false, &HTTPError{Status: http.StatusForbidden, Outcome: "denied", Reason: "policy",
-			Public: "You are not allowed to do this."}
+			Public: "proxy.error.forbidden"}
 	}
 	g.binding.actions.WithLabelValues(policy.SessionRevoke).Inc()
 	g.metrics.rejected.WithLabelValues("session_revoked").Inc()

@@ -145,7 +145,7 @@ func (g *Gateway) explicitCredential(r *http.Request, s *scope.Scope, rc *routeC
 		rec, err := g.apiKeys.Verify(r.Context(), key)
 		switch {
 		case errors.Is(err, apikey.ErrUnavailable):
-			return nil, unavailable(err, "API keys cannot be checked right now. Try again shortly.")
+			return nil, unavailable(err, "proxy.error.api_key_unavailable")
 		case err != nil:
 			return nil, g.refuseCredential(r, s, CredAPIKey, err)
 		}
@@ -157,7 +157,7 @@ func (g *Gateway) explicitCredential(r *http.Request, s *scope.Scope, rc *routeC
 	sub, err := g.bearer.Verify(r.Context(), tok)
 	switch {
 	case errors.Is(err, bearer.ErrUnavailable):
-		return nil, unavailable(err, "Access tokens cannot be checked right now. Try again shortly.")
+		return nil, unavailable(err, "proxy.error.token_unavailable")
 	case err != nil:
 		return nil, g.refuseCredential(r, s, CredBearer, err)
 	}
@@ -182,7 +182,7 @@ func (g *Gateway) refuseCredential(r *http.Request, s *scope.Scope, kind string,
 		challenge = `ApiKey realm="crmgate"`
 	}
 	return &HTTPError{Status: http.StatusUnauthorized, Outcome: "unauthenticated", Reason: "invalid_credential", Err: err,
-		Public: "The credential is not valid.", Header: http.Header{"Www-Authenticate": {challenge}}}
+		Public: "proxy.error.credential_invalid", Header: http.Header{"Www-Authenticate": {challenge}}}
 }
 
 // challenges lists what a route accepts, for a 401 without credentials.
@@ -282,7 +282,7 @@ func (f *failureLimiter) record(ctx context.Context, s *scope.Scope, now time.Ti
 func tooManyFailures(d time.Duration) *HTTPError {
 	secs := int((d + time.Second - 1) / time.Second)
 	return &HTTPError{Status: http.StatusTooManyRequests, Outcome: "rate_limited", Reason: "failed_credentials",
-		Public: "Too many refused credentials from this address. Try again later.",
+		Public: "proxy.error.too_many_failures",
 		Header: http.Header{"Retry-After": {fmt.Sprint(secs)}}}
 }
 
@@ -339,13 +339,13 @@ func (g *Gateway) limit(w http.ResponseWriter, r *http.Request, s *scope.Scope, 
 	}
 	res, err := g.limiter.Allow(r.Context(), rateKey(rt, s), tier)
 	if err != nil {
-		return unavailable(err, "The service is temporarily unavailable. Try again shortly.")
+		return unavailable(err, "proxy.error.limiter_unavailable")
 	}
 	ratelimit.SetHeaders(w.Header(), tier, g.rl.Tiers[tier], res)
 	if !res.Allowed {
 		g.metrics.rejected.WithLabelValues("rate_limited").Inc()
 		return &HTTPError{Status: http.StatusTooManyRequests, Outcome: "rate_limited", Reason: "rate_limited",
-			Public: "Too many requests. Try again later.",
+			Public: "proxy.error.rate_limited",
 			Header: http.Header{"Retry-After": w.Header().Values("Retry-After")}}
 	}
 	return nil

@@ -94,7 +94,7 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 	if !allow {
 		g.metrics.rejected.WithLabelValues("policy").Inc()
 		return false, &HTTPError{Status: http.StatusForbidden, Outcome: "denied", Reason: "policy",
-			Err: fmt.Errorf("policy %s (revision %s): %s", d.Entrypoint, d.Revision, reason), Public: "You are not allowed to do this."}
+			Err: fmt.Errorf("policy %s (revision %s): %s", d.Entrypoint, d.Revision, reason), Public: "proxy.error.forbidden"}
 	}
 	if f != nil {
 		f.upstreamHeaders = d.UpstreamHeaders
@@ -137,7 +137,7 @@ func (g *Gateway) stepUp(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 		g.metrics.rejected.WithLabelValues("step_up").Inc()
 		return false, &HTTPError{Status: http.StatusForbidden, Outcome: "denied", Reason: "step_up",
 			Err:    fmt.Errorf("policy %s (revision %s) asks for a step-up to %q: %s", d.Entrypoint, d.Revision, req.ACR, why),
-			Public: "This action needs a stronger sign-in, which this client cannot give."}
+			Public: "proxy.error.step_up_unsupported"}
 	}
 	sub := s.Subject
 	if sub == nil {
@@ -179,7 +179,7 @@ func (g *Gateway) stepUp(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 	}
 	return false, &HTTPError{Status: http.StatusUnauthorized, Outcome: "step_up", Reason: "step_up",
 		Header: http.Header{"Www-Authenticate": {v}},
-		Err:    fmt.Errorf("bearer token of %q needs acr %q", sub.ID, req.ACR), Public: "A stronger or more recent authentication is required."}
+		Err:    fmt.Errorf("bearer token of %q needs acr %q", sub.ID, req.ACR), Public: "proxy.error.step_up_required"}
 }
 
 // setPolicyHeaders adds the decision's upstream headers, after client

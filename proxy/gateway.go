@@ -247,7 +247,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, s *scope.Scope) 
 		if !g.auditor.Accepting() {
 			// No audit, no access: what cannot be recorded is not served.
 			return &HTTPError{Status: http.StatusServiceUnavailable, Outcome: "audit_unavailable", Reason: "audit",
-				Public: "The service cannot record requests right now. Try again shortly."}
+				Public: "proxy.error.audit_unavailable"}
 		}
 		// Admitted: its event is recorded whatever the trail's budget
 		// says by the time the request ends.

@@ -57,7 +57,7 @@ func (g *Gateway) endpoint(w http.ResponseWriter, r *http.Request, s *scope.Scop
 		g.auth.Handler().ServeHTTP(w, r)
 	default:
 		s.Outcome = "no_route"
-		return &HTTPError{Status: http.StatusNotFound, Outcome: "no_route", Public: "No such resource."}
+		return &HTTPError{Status: http.StatusNotFound, Outcome: "no_route", Public: "proxy.error.not_found"}
 	}
 	return nil
 }
@@ -100,7 +100,7 @@ func (g *Gateway) identify(w http.ResponseWriter, r *http.Request, s *scope.Scop
 			g.log.LogAttrs(r.Context(), slog.LevelError, "session store unavailable; request refused",
 				slog.String("request_id", s.ID), slog.Any("err", err))
 			return false, &HTTPError{Status: http.StatusServiceUnavailable, Outcome: "unavailable", Err: err,
-				Public: "Sign-in is temporarily unavailable. Try again shortly."}
+				Public: "proxy.error.sign_in_unavailable"}
 		}
 	}
 	if mode == AuthOptional {
@@ -120,14 +120,14 @@ func (g *Gateway) identify(w http.ResponseWriter, r *http.Request, s *scope.Scop
 		return true, nil
 	}
 	return false, &HTTPError{Status: http.StatusUnauthorized, Outcome: "unauthenticated",
-		Public: "Authentication is required.", Header: http.Header{"Www-Authenticate": challenges(rc)}}
+		Public: "proxy.error.auth_required", Header: http.Header{"Www-Authenticate": challenges(rc)}}
 }
 
 func (g *Gateway) unforwardable(r *http.Request, s *scope.Scope, sub *scope.Subject, e error) *HTTPError {
 	g.log.LogAttrs(r.Context(), slog.LevelWarn, "identity cannot be sent upstream",
 		slog.String("request_id", s.ID), slog.String("subject", truncate(sub.ID, 64)), slog.String("problem", e.Error()))
 	return &HTTPError{Status: http.StatusForbidden, Outcome: "denied", Reason: "identity_unforwardable", Err: e,
-		Public: "Your identity cannot be passed to the application. Contact your administrator."}
+		Public: "proxy.error.identity_unpassable"}
 }
 
 // anonymous is the subject of callers without credentials. It is shared

@@ -50,19 +50,19 @@ func (g *Gateway) intake(r *http.Request, s *scope.Scope) (*request, *HTTPError)
 	s.Method = r.Method
 	if !slices.Contains(KnownMethods, r.Method) {
 		s.Method = "OTHER"
-		return nil, &HTTPError{Status: http.StatusMethodNotAllowed, Public: "This method is not supported.", Outcome: "rejected",
+		return nil, &HTTPError{Status: http.StatusMethodNotAllowed, Public: "proxy.error.method_unsupported", Outcome: "rejected",
 			Header: http.Header{"Allow": {strings.Join(KnownMethods, ", ")}}}
 	}
 	t, err := parseTarget(r.RequestURI)
 	if err != nil {
-		return nil, reject(http.StatusBadRequest, "The request path is not allowed: "+err.Error()+".", err)
+		return nil, &HTTPError{Status: http.StatusBadRequest, Public: "proxy.error.path_refused", Args: []any{err.Error()}, Err: err, Outcome: "rejected"}
 	}
 	s.Path, s.EscapedPath = t.path, t.escaped
 	in := &request{target: t}
 
 	host, err := canonicalHost(r.Host)
 	if err != nil {
-		return nil, reject(http.StatusBadRequest, "The Host header is invalid.", err)
+		return nil, reject(http.StatusBadRequest, "proxy.error.host_invalid", err)
 	}
 	in.host, in.authority = host, r.Host
 
@@ -72,23 +72,23 @@ func (g *Gateway) intake(r *http.Request, s *scope.Scope) (*request, *HTTPError)
 		n := foldName(buf[:0], k)
 		if i, ok := singleValue[string(n)]; ok {
 			if seen[i] += len(v); seen[i] > 1 {
-				return nil, reject(http.StatusBadRequest, "The header "+k+" must not be repeated.", ErrDuplicateHeader)
+				return nil, &HTTPError{Status: http.StatusBadRequest, Public: "proxy.error.header_repeated", Args: []any{k}, Err: ErrDuplicateHeader, Outcome: "rejected"}
 			}
 		}
 		if len(v) > 1 && g.identity[string(n)] {
-			return nil, reject(http.StatusBadRequest, "A header that only the gateway may set was repeated.", ErrDuplicateHeader)
+			return nil, reject(http.StatusBadRequest, "proxy.error.reserved_header_repeated", ErrDuplicateHeader)
 		}
 		if isOverrideHeader(n) {
 			for _, m := range v {
 				if err := in.setOverride(m); err != nil {
-					return nil, reject(http.StatusBadRequest, "The method override is invalid.", err)
+					return nil, reject(http.StatusBadRequest, "proxy.error.override_invalid", err)
 				}
 			}
 		}
 	}
 	for _, m := range overrideValues(t.rawQuery) {
 		if err := in.setOverride(m); err != nil {
-			return nil, reject(http.StatusBadRequest, "The method override is invalid.", err)
+			return nil, reject(http.StatusBadRequest, "proxy.error.override_invalid", err)
 		}
 	}
 
@@ -97,7 +97,7 @@ func (g *Gateway) intake(r *http.Request, s *scope.Scope) (*request, *HTTPError)
 	in.upgrade = len(r.Header["Upgrade"]) > 0
 	if up := r.Header.Get("Upgrade"); up != "" || r.Header.Get("Http2-Settings") != "" {
 		if !strings.EqualFold(strings.TrimSpace(up), "websocket") || r.Method != http.MethodGet {
-			return nil, reject(http.StatusBadRequest, "This protocol upgrade is not allowed.", ErrUpgrade)
+			return nil, reject(http.StatusBadRequest, "proxy.error.upgrade_refused", ErrUpgrade)
 		}
 	}
 	return in, nil
@@ -170,22 +170,22 @@ func (g *Gateway) route(r *http.Request, s *scope.Scope, in *request) (*route, *
 		// override would be stripped when forwarding and the backend would
 		// run the original method on a route whose checks did not run.
 		if rt != nil && !rt.cfg.MethodOverride {
-			return nil, reject(http.StatusBadRequest, "Method overrides are not allowed here.", ErrOverride)
+			return nil, reject(http.StatusBadRequest, "proxy.error.override_refused", ErrOverride)
 		}
 	}
 	if rt == nil {
 		if len(allowed) > 0 {
-			return nil, &HTTPError{Status: http.StatusMethodNotAllowed, Public: "This method is not allowed here.", Outcome: "rejected",
+			return nil, &HTTPError{Status: http.StatusMethodNotAllowed, Public: "proxy.error.method_not_allowed", Outcome: "rejected",
 				Header: http.Header{"Allow": {strings.Join(allowed, ", ")}}}
 		}
-		return nil, &HTTPError{Status: http.StatusNotFound, Public: "No such resource.", Outcome: "no_route"}
+		return nil, &HTTPError{Status: http.StatusNotFound, Public: "proxy.error.not_found", Outcome: "no_route"}
 	}
 	s.Route, s.Params = rt.info, params
 	if in.target.nonASCII && !rt.cfg.AllowNonASCII {
-		return nil, reject(http.StatusBadRequest, "The request path is not allowed: non-ASCII characters.", ErrBadPathChar)
+		return nil, reject(http.StatusBadRequest, "proxy.error.path_non_ascii", ErrBadPathChar)
 	}
 	if r.Header.Get("Upgrade") != "" && !rt.cfg.WebSocket {
-		return nil, reject(http.StatusBadRequest, "This protocol upgrade is not allowed.", ErrUpgrade)
+		return nil, reject(http.StatusBadRequest, "proxy.error.upgrade_refused", ErrUpgrade)
 	}
 	return rt, nil
 }
@@ -194,7 +194,7 @@ func (g *Gateway) route(r *http.Request, s *scope.Scope, in *request) (*route, *
 func checkIP(rt *route, ip netip.Addr) *HTTPError {
 	for _, p := range rt.deny {
 		if p.Contains(ip) {
-			return &HTTPError{Status: http.StatusForbidden, Public: "Access from your network is not allowed.", Outcome: "denied"}
+			return &HTTPError{Status: http.StatusForbidden, Public: "proxy.error.network_denied", Outcome: "denied"}
 		}
 	}
 	if len(rt.allow) == 0 {
@@ -205,7 +205,7 @@ func checkIP(rt *route, ip netip.Addr) *HTTPError {
 			return nil
 		}
 	}
-	return &HTTPError{Status: http.StatusForbidden, Public: "Access from your network is not allowed.", Outcome: "denied"}
+	return &HTTPError{Status: http.StatusForbidden, Public: "proxy.error.network_denied", Outcome: "denied"}
 }
 
 // clientAddr returns the socket peer and the client: the peer itself, or,
@@ -269,7 +269,7 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request, rt *route, i
 		limit = g.cfg.Server.MaxBodyBytes
 	}
 	if r.ContentLength > limit {
-		return &HTTPError{Status: http.StatusRequestEntityTooLarge, Public: "The request body is too large.", Outcome: "rejected"}
+		return &HTTPError{Status: http.StatusRequestEntityTooLarge, Public: "proxy.error.body_too_large", Outcome: "rejected"}
 	}
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil
@@ -285,7 +285,7 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request, rt *route, i
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		// Some servers inflate bodies before the framework reads the form;
 		// the gateway would be checking bytes the backend never parses.
-		return reject(http.StatusBadRequest, "Encoded form bodies are not accepted here.", ErrOverride)
+		return reject(http.StatusBadRequest, "proxy.error.form_refused", ErrOverride)
 	}
 	if kind != bodyForm {
 		r.Body = newOverrideGuard(r.Body)
@@ -295,15 +295,15 @@ func (g *Gateway) limitBody(w http.ResponseWriter, r *http.Request, rt *route, i
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return &HTTPError{Status: http.StatusRequestEntityTooLarge, Public: "The request body is too large.", Outcome: "rejected", Err: err}
+			return &HTTPError{Status: http.StatusRequestEntityTooLarge, Public: "proxy.error.body_too_large", Outcome: "rejected", Err: err}
 		}
 		if framingErr(r.Context()) == nil && errors.Is(r.Context().Err(), context.Canceled) {
 			return &HTTPError{Status: StatusClientClosedRequest, Err: err, Outcome: "client_closed"}
 		}
-		return reject(http.StatusBadRequest, "The request body could not be read.", err)
+		return reject(http.StatusBadRequest, "proxy.error.body_unreadable", err)
 	}
 	if len(overrideValues(string(body))) > 0 {
-		return reject(http.StatusBadRequest, "Method overrides are not allowed here.", ErrOverride)
+		return reject(http.StatusBadRequest, "proxy.error.override_refused", ErrOverride)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))

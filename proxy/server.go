@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/crmgate/crmgate/i18n"
 	"github.com/crmgate/crmgate/proxy/framing"
 	"github.com/crmgate/crmgate/scope"
 	"github.com/crmgate/crmgate/session/fingerprint"
@@ -387,11 +388,15 @@ func (s *Server) redirectToHTTPS(w http.ResponseWriter, r *http.Request) {
 	host, err := canonicalHost(r.Host)
 	t, terr := parseTarget(r.RequestURI)
 	if err != nil || terr != nil {
-		http.Error(w, "Bad Request", http.StatusBadRequest)
+		lang := i18n.For(r)
+		i18n.SetHeaders(w.Header(), lang)
+		http.Error(w, i18n.Status(lang, http.StatusBadRequest), http.StatusBadRequest)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		http.Error(w, "Use HTTPS.", http.StatusBadRequest)
+		lang := i18n.For(r)
+		i18n.SetHeaders(w.Header(), lang)
+		http.Error(w, i18n.T(lang, "proxy.https.use_https"), http.StatusBadRequest)
 		return
 	}
 	port := s.cfg.Listen.PublicHTTPSPort

@@ -77,12 +77,12 @@ type transformError struct {
 func (g *Gateway) refuseResponse(s *scope.Scope, rd *scope.Redaction, err error) error {
 	rd.Error = err.Error()
 	e := &HTTPError{Status: http.StatusBadGateway, Outcome: "upstream_error", Reason: "redact", Err: err,
-		Public: "The service's response could not be checked."}
+		Public: "proxy.error.response_unchecked"}
 	rd.Result = scope.RedactRefused
 	if errors.Is(err, redact.ErrRecordRefused) {
 		// As if the record did not exist: a caller cannot tell a record
 		// of someone else from a missing one.
-		e = &HTTPError{Status: http.StatusNotFound, Outcome: "denied", Reason: "redact", Err: err, Public: "No such resource."}
+		e = &HTTPError{Status: http.StatusNotFound, Outcome: "denied", Reason: "redact", Err: err, Public: "proxy.error.not_found"}
 		rd.Result = scope.RedactRecordRefused
 	}
 	g.metrics.redactResponses.WithLabelValues(rd.Result).Inc()

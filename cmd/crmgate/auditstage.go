@@ -73,6 +73,7 @@ func startAudit(f *config.File, log *slog.Logger, reg prometheus.Registerer, adm
 		return nil
 	})
 	adm.SetEvents(st.trail.Admin)
+	adm.SetEventFeed(dashboardFeed{st.trail})
 	st.trail.ConfigLoaded(f.Source.Name, f.Source.SHA256, version)
 	return st, nil
 }
@@ -152,4 +153,39 @@ func (st *auditStage) close() {
 		_ = st.alerts.Close()
 	}
 	_ = st.main.Close()
+}
+
+// dashboardFeed shows the trail's latest events on the admin dashboard.
+type dashboardFeed struct{ t *trail.Trail }
+
+func (f dashboardFeed) Recent(limit int) []admin.FeedEvent {
+	events := f.t.Recent(limit)
+	out := make([]admin.FeedEvent, len(events))
+	for i, e := range events {
+		subject := e.Subject.ID
+		if subject == "" {
+			subject = e.Subject.APIKeyID
+		}
+		out[i] = admin.FeedEvent{Time: e.Time, Type: string(e.Type), Severity: severityName(e.Severity), Subject: subject,
+			ClientIP: e.ClientIP, Route: e.RouteID, Method: e.Method, Path: e.Path, Message: e.Message, Status: e.Status}
+		if out[i].Message == "" && e.Reason != "" {
+			out[i].Message = e.Reason
+		}
+	}
+	return out
+}
+
+func severityName(s audit.Severity) string {
+	switch s {
+	case audit.SeverityLow:
+		return "low"
+	case audit.SeverityMedium:
+		return "medium"
+	case audit.SeverityHigh:
+		return "high"
+	case audit.SeverityCritical:
+		return "critical"
+	default:
+		return "info"
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -45,6 +46,9 @@ func demoConfigFile(t *testing.T) string {
 			AuditSigningKey: filepath.Join(missing, "audit-signing.pem"),
 		},
 		AuditLog: filepath.Join(dir, "audit", "audit.log"), AuditSpool: filepath.Join(dir, "audit", "spool"),
+		// The demo's policy section: its eval_timeout, not the default's
+		// 50 ms, bounds a first decision on a loaded machine.
+		PolicyDir: mustAbsTest(t, "../../policies"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -315,6 +319,8 @@ func TestPolicyEvalBundleConfigAndDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The bundle's policy section replaces the demo's.
+	b = regexp.MustCompile(`(?m)^policy:\n(  .*\n)+`).ReplaceAll(b, nil)
 	for _, alg := range []string{"RS256", "ES384", "HS256"} {
 		p := filepath.Join(t.TempDir(), "bundle.yaml")
 		conf := string(b) + "\npolicy:\n  eval_timeout: 1s\n  bundle:\n    file: /no/such/bundle.tar.gz\n    public_key: file:/no/such/verify.pem\n    algorithm: " + alg + "\n"
@@ -384,4 +390,13 @@ func TestPolicyEvalFingerprint(t *testing.T) {
 	if _, _, err := runPolicy(t, "eval", shippedPolicies, "--request", "GET /api/contacts", "--route", "contacts.list", "--as", "key:integration-read", "--changed", "ja4"); err == nil {
 		t.Error("--changed for an API key was accepted")
 	}
+}
+
+func mustAbsTest(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/crmgate/crmgate/config"
 	"github.com/crmgate/crmgate/fielderr"
+	"github.com/crmgate/crmgate/i18n"
 	"github.com/crmgate/crmgate/policy"
 	"github.com/crmgate/crmgate/proxy"
 	"github.com/crmgate/crmgate/scope"
@@ -262,7 +263,7 @@ func (r *requestFlags) resolveRoute(hreq *http.Request, f *config.File, stderr i
 		case errors.As(err, &herr) && herr.Status == http.StatusMethodNotAllowed && herr.Header.Get("Allow") != "":
 			return fmt.Errorf("%s %s: the route does not allow %s (it allows %s): the gateway answers 405 and no policy runs", hreq.Method, hreq.RequestURI, hreq.Method, herr.Header.Get("Allow"))
 		case errors.As(err, &herr):
-			return fmt.Errorf("%s %s: the gateway answers %d before any policy runs: %s", hreq.Method, hreq.RequestURI, herr.Status, herr.Public)
+			return fmt.Errorf("%s %s: the gateway answers %d before any policy runs: %s", hreq.Method, hreq.RequestURI, herr.Status, herr.PublicText(i18n.English))
 		}
 		return fmt.Errorf("%s %s: the gateway answers 400 before any policy runs: %w", hreq.Method, hreq.RequestURI, err)
 	}

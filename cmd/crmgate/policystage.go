@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -37,9 +39,30 @@ func startPolicy(ctx context.Context, f *config.File, log *slog.Logger, reg prom
 	}
 	plog := log.With("component", "policy")
 	opts := policy.Options{Logger: plog, Registerer: reg}
-	if aud != nil {
-		opts.OnReload = aud.trail.PolicyReload
+	var (
+		mu   sync.Mutex
+		last admin.PolicyStatus
+	)
+	opts.OnReload = func(ev policy.ReloadEvent) {
+		if aud != nil {
+			aud.trail.PolicyReload(ev)
+		}
+		if ev.Result == policy.ReloadUnchanged {
+			return
+		}
+		st := admin.PolicyStatus{Revision: ev.Active, LastResult: ev.Result, LastReload: time.Now()}
+		if ev.Err != nil {
+			st.LastError = ev.Err.Error()
+		}
+		mu.Lock()
+		last = st
+		mu.Unlock()
 	}
+	adm.SetPolicyStatus(func() admin.PolicyStatus {
+		mu.Lock()
+		defer mu.Unlock()
+		return last
+	})
 	e, err := policy.New(*f.Policy, opts)
 	if err != nil {
 		return nil, err

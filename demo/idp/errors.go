@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+
+	"github.com/crmgate/crmgate/i18n"
 )
 
-// httpError is what a page handler returns: the browser sees Public, the
-// log gets Err.
+// httpError is what a page handler returns: the browser sees Public, an
+// i18n message id shown in its language; the log gets Err.
 type httpError struct {
 	Status int
 	Public string
@@ -33,13 +35,13 @@ func (p *Provider) handle(h handlerFunc) http.Handler {
 		}
 		var he *httpError
 		if !errors.As(err, &he) {
-			he = &httpError{Status: http.StatusInternalServerError, Public: "Something went wrong. Start again from the application.", Err: err}
+			he = &httpError{Status: http.StatusInternalServerError, Public: "idp.error.internal", Err: err}
 		}
 		level := slog.LevelInfo
 		if he.Status >= http.StatusInternalServerError {
 			level = slog.LevelError
 		}
 		p.log.Log(r.Context(), level, "request failed", "path", r.URL.Path, "status", he.Status, "error", he.Err)
-		p.renderPage(w, he.Status, "error", pageData{Title: "Sign-in problem", Error: he.Public}, nil)
+		p.renderPage(w, r, he.Status, "error", pageData{Title: "idp.page.problem_title", Error: i18n.T(i18n.For(r), he.Public)}, nil)
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crmgate/crmgate/i18n"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/crypto/bcrypt"
@@ -69,7 +69,7 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) error {
 		op.AuthRequestError(w, r, a, oidc.ErrLoginRequired(), p.op)
 		return nil
 	}
-	p.renderLogin(w, http.StatusOK, a, browser, a.loginHint, "")
+	p.renderLogin(w, r, http.StatusOK, a, browser, a.loginHint, "")
 	return nil
 }
 
@@ -87,7 +87,7 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) error {
 	if d := p.guard.locked(username); d > 0 {
 		p.log.Warn("login refused, account locked", "user", username, "client", a.clientID)
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
-		p.renderLogin(w, http.StatusTooManyRequests, a, browser, username, lockedMessage(d))
+		p.renderLogin(w, r, http.StatusTooManyRequests, a, browser, username, lockedMessage(r, d))
 		return nil
 	}
 	u, known := p.store.users[username]
@@ -96,12 +96,12 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) error {
 		hash = u.PasswordHash
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil || !known {
-		msg := "Wrong username or password."
+		msg := i18n.T(i18n.For(r), "idp.error.wrong_password")
 		if p.guard.fail(username) {
-			msg = lockedMessage(LockoutDuration)
+			msg = lockedMessage(r, LockoutDuration)
 		}
 		p.log.Warn("login failed", "user", username, "client", a.clientID, "reason", "password")
-		p.renderLogin(w, http.StatusUnprocessableEntity, a, browser, username, msg)
+		p.renderLogin(w, r, http.StatusUnprocessableEntity, a, browser, username, msg)
 		return nil
 	}
 	if p.needsMFA(a, u) {
@@ -127,7 +127,7 @@ func (p *Provider) otpPage(w http.ResponseWriter, r *http.Request) error {
 	if a.pendingUser == "" {
 		return p.redirect(w, r, loginPath, a)
 	}
-	p.renderOTP(w, http.StatusOK, a, browser, "")
+	p.renderOTP(w, r, http.StatusOK, a, browser, "")
 	return nil
 }
 
@@ -147,7 +147,7 @@ func (p *Provider) otpSubmit(w http.ResponseWriter, r *http.Request) error {
 	if d := p.guard.locked(username); d > 0 {
 		p.log.Warn("second factor refused, account locked", "user", username, "client", a.clientID)
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
-		p.renderOTP(w, http.StatusTooManyRequests, a, browser, lockedMessage(d))
+		p.renderOTP(w, r, http.StatusTooManyRequests, a, browser, lockedMessage(r, d))
 		return nil
 	}
 	u, err := p.store.user(username)
@@ -155,23 +155,25 @@ func (p *Provider) otpSubmit(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := p.guard.verifyTOTP(username, u.TOTPSecret, strings.TrimSpace(r.PostForm.Get("otp"))); err != nil {
-		msg := "Wrong code."
+		lang := i18n.For(r)
+		msg := i18n.T(lang, "idp.error.wrong_code")
 		if errors.Is(err, errReplayedOTP) {
-			msg = "This code was already used. Wait for the next one."
+			msg = i18n.T(lang, "idp.error.code_reused")
 		}
 		if p.guard.fail(username) {
-			msg = lockedMessage(LockoutDuration)
+			msg = lockedMessage(r, LockoutDuration)
 		}
 		p.log.Warn("login failed", "user", username, "client", a.clientID, "reason", "otp", "error", err)
-		p.renderOTP(w, http.StatusUnprocessableEntity, a, browser, msg)
+		p.renderOTP(w, r, http.StatusUnprocessableEntity, a, browser, msg)
 		return nil
 	}
 	p.guard.reset(username)
 	return p.finish(w, r, a, p.signIn(w, r, username, []string{AMRPassword, AMROTP}), browser)
 }
 
-func lockedMessage(d time.Duration) string {
-	return fmt.Sprintf("Too many failed attempts. This account is locked; try again in %d minute(s).", int(math.Ceil(d.Minutes())))
+// lockedMessage tells the person at r how long the account stays locked.
+func lockedMessage(r *http.Request, d time.Duration) string {
+	return i18n.T(i18n.For(r), "idp.error.locked", int(math.Ceil(d.Minutes())))
 }
 
 // authRequest loads a live request or explains to the person what to do.
@@ -184,7 +186,7 @@ func (p *Provider) authRequest(id string) (*authRequest, error) {
 }
 
 func expired(err error) error {
-	return &httpError{Status: http.StatusBadRequest, Public: "This sign-in request is unknown or has expired. Start again from the application.", Err: err}
+	return &httpError{Status: http.StatusBadRequest, Public: "idp.error.request_expired", Err: err}
 }
 
 // postedRequest parses a login form and checks its CSRF token, which binds
@@ -192,7 +194,7 @@ func expired(err error) error {
 func (p *Provider) postedRequest(w http.ResponseWriter, r *http.Request) (*authRequest, string, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		return nil, "", &httpError{Status: http.StatusBadRequest, Public: "The form could not be read.", Err: err}
+		return nil, "", &httpError{Status: http.StatusBadRequest, Public: "idp.error.form_unreadable", Err: err}
 	}
 	a, err := p.authRequest(r.PostForm.Get(authRequestParam))
 	if err != nil {
@@ -200,7 +202,7 @@ func (p *Provider) postedRequest(w http.ResponseWriter, r *http.Request) (*authR
 	}
 	browser := cookieValue(r, browserCookie)
 	if browser == "" || !hmac.Equal([]byte(p.csrfToken(a.id, browser)), []byte(r.PostForm.Get("csrf"))) {
-		return nil, "", &httpError{Status: http.StatusForbidden, Public: "This form expired or was not sent from this browser. Reload the sign-in page.", Err: errBadCSRF}
+		return nil, "", &httpError{Status: http.StatusForbidden, Public: "idp.error.form_expired", Err: errBadCSRF}
 	}
 	return a, browser, nil
 }
@@ -280,16 +282,20 @@ func (p *Provider) redirect(w http.ResponseWriter, r *http.Request, path string,
 	return nil
 }
 
-func (p *Provider) renderLogin(w http.ResponseWriter, status int, a *authRequest, browser, username, msg string) {
-	p.renderPage(w, status, "login", pageData{
-		Title: "Sign in", Client: a.clientID, AuthRequestID: a.id, CSRF: p.csrfToken(a.id, browser),
+// renderLogin shows the password form; msg is an error already in the
+// request's language.
+func (p *Provider) renderLogin(w http.ResponseWriter, r *http.Request, status int, a *authRequest, browser, username, msg string) {
+	p.renderPage(w, r, status, "login", pageData{
+		Title: "idp.page.sign_in_title", Client: a.clientID, AuthRequestID: a.id, CSRF: p.csrfToken(a.id, browser),
 		Username: username, Error: msg,
 	}, []string{originOf(a.redirectURI)})
 }
 
-func (p *Provider) renderOTP(w http.ResponseWriter, status int, a *authRequest, browser, msg string) {
-	p.renderPage(w, status, "otp", pageData{
-		Title: "Second factor", Client: a.clientID, AuthRequestID: a.id, CSRF: p.csrfToken(a.id, browser),
+// renderOTP shows the second-factor form; msg is an error already in the
+// request's language.
+func (p *Provider) renderOTP(w http.ResponseWriter, r *http.Request, status int, a *authRequest, browser, msg string) {
+	p.renderPage(w, r, status, "otp", pageData{
+		Title: "idp.page.otp_title", Client: a.clientID, AuthRequestID: a.id, CSRF: p.csrfToken(a.id, browser),
 		Username: a.pendingUser, Error: msg,
 	}, []string{originOf(a.redirectURI)})
 }
@@ -311,8 +317,8 @@ func (p *Provider) guardCallback(next http.Handler) http.Handler {
 		a, err := p.store.authRequest(r.URL.Query().Get("id"))
 		if err == nil && a.done && a.browser != cookieValue(r, browserCookie) {
 			p.log.Warn("callback from another browser refused", "client", a.clientID)
-			p.renderPage(w, http.StatusForbidden, "error", pageData{Title: "Sign-in problem",
-				Error: "This sign-in was completed in another browser. Start again from the application."}, nil)
+			p.renderPage(w, r, http.StatusForbidden, "error", pageData{Title: "idp.page.problem_title",
+				Error: i18n.T(i18n.For(r), "idp.error.other_browser")}, nil)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -175,6 +175,6 @@ func (p *Provider) logoutToken(clientID string, sess session) (string, error) {
 }
 
 // loggedOut is where a logout without a post_logout_redirect_uri ends.
-func (p *Provider) loggedOut(w http.ResponseWriter, _ *http.Request) {
-	p.renderPage(w, http.StatusOK, "message", pageData{Title: "Signed out", Message: "You are signed out of the crmgate dev IdP."}, nil)
+func (p *Provider) loggedOut(w http.ResponseWriter, r *http.Request) {
+	p.renderPage(w, r, http.StatusOK, "message", pageData{Title: "idp.page.signed_out_title", Message: "idp.page.signed_out"}, nil)
 }

@@ -111,7 +111,7 @@ func TestMixDecisions(t *testing.T) {
 	// One input per branch of the policy's decision chain.
 	want := map[string]bool{
 		"alice GET contacts.list":          true,  // a role's grant
-		"alice_moved GET contacts.list":    true,  // a new network is not a hijack
+		"alice_moved GET contacts.list":    false, // a new network: sign in again (step-up), not a revocation
 		"alice_hijacked GET contacts.list": false, // session revoked
 		"carol DELETE contacts.item":       false, // step-up: no fresh MFA
 		"carol_mfa DELETE contacts.item":   true,  // fresh MFA
