@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Checks the deployment recipes in deploy/ as far as a machine without a
+# container runtime or cluster allows. Run from anywhere: deploy/check.sh
+# (or `make deploy-check`). Needs Go; installs Debian packages it is missing
+# (systemd for systemd-analyze, haproxy for `haproxy -c`) when run as root
+# or with sudo. Exits non-zero on the first failing check.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+GO=${GO:-go}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/crmgate-deploy-check.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+failures=0
+step() { printf '\n== %s\n' "$*"; }
+pass() { printf 'ok   %s\n' "$*"; }
+fail() { printf 'FAIL %s\n' "$*"; failures=$((failures + 1)); }
+
+need_pkg() { # need_pkg COMMAND PACKAGE
+	command -v "$1" >/dev/null && return 0
+	echo "installing $2 (for $1)"
+	local sudo=
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	$sudo apt-get update -qq
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+	command -v "$1" >/dev/null
+}
+
+step "build crmgate (static, as the Dockerfile does)"
+bin="$tmp/root/usr/bin/crmgate"
+mkdir -p "$(dirname "$bin")"
+(cd "$repo" && CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w -X main.version=deploy-check" -o "$bin" ./cmd/crmgate)
+"$bin" version
+if command -v file >/dev/null && ! file "$bin" | grep -q 'statically linked'; then
+	fail "crmgate is not statically linked: $(file -b "$bin")"
+else
+	pass "static binary"
+fi
+
+# ---------------------------------------------------------------------------
+# Configuration files: `crmgate config validate` resolves every secret
+# reference, so each file:/… reference is pointed at a throwaway secret of the
+# right kind in a temporary folder. Nothing else in the file is changed.
+secrets="$tmp/secrets"
+mkdir -p "$secrets"
+make_secret() { # make_secret NAME PATH
+	case "$1" in
+	*assertion-key*) openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$2" 2>/dev/null ;;
+	*audit-signing-key*) openssl genpkey -algorithm ed25519 -out "$2" 2>/dev/null ;;
+	*) openssl rand -base64 48 >"$2" ;;
+	esac
+	chmod 600 "$2"
+}
+validate_config() { # validate_config FILE
+	local src=$1 out ref name
+	out="$tmp/config/$(basename "$(dirname "$src")")-$(basename "$src")"
+	mkdir -p "$(dirname "$out")"
+	cp "$src" "$out"
+	for ref in $(grep -oE 'file:/[A-Za-z0-9._/-]+' "$src" | sort -u); do
+		name=$(basename "${ref#file:}")
+		[ -f "$secrets/$name" ] || make_secret "$name" "$secrets/$name"
+		sed -i "s#${ref}\([^A-Za-z0-9._/-]\|\$\)#file:$secrets/$name\1#g" "$out"
+	done
+	if "$bin" config validate "$out" >"$tmp/validate.out" 2>&1; then
+		pass "config validate ${src#"$repo"/}"
+	else
+		fail "config validate ${src#"$repo"/}"
+		sed "s#$tmp/config/##" "$tmp/validate.out"
+	fi
+}
+
+step "crmgate config validate (example, compose and Kubernetes configurations)"
+need_pkg openssl openssl
+for f in "$here"/config/*.yaml "$here"/compose/crmgate.yaml "$here"/kubernetes/crmgate.yaml; do
+	[ -f "$f" ] || { fail "missing $f"; continue; }
+	validate_config "$f"
+done
+
+if [ "$failures" -gt 0 ]; then
+	echo; echo "$failures check(s) failed"; exit 1
+fi
+echo; echo "all deployment checks passed"
