@@ -77,6 +77,23 @@ for f in "$here"/config/*.yaml "$here"/compose/crmgate.yaml "$here"/kubernetes/c
 	validate_config "$f"
 done
 
+# ---------------------------------------------------------------------------
+step "Dockerfile: BuildKit lint (the rules of docker build --check) and its build context"
+# No container runtime is needed: deploy/tools runs BuildKit's Dockerfile
+# front end with base images answered locally, then the binary is built from
+# exactly the files deploy/Dockerfile.dockerignore lets into the context.
+if (cd "$here/tools" && "$GO" run ./dockerfilecheck -dockerfile "$here/Dockerfile" -context "$repo" -copy-context "$tmp/context"); then
+	pass "Dockerfile lint"
+	if (cd "$tmp/context" && CGO_ENABLED=0 "$GO" build -trimpath -buildvcs=false -ldflags "-s -w -X main.version=check" -o "$tmp/context-crmgate" ./cmd/crmgate) &&
+		ls "$tmp/context"/policies/*.rego "$tmp/context/policies/data.yaml" >/dev/null; then
+		pass "the image's build context builds crmgate and holds the policy set"
+	else
+		fail "the build context that Dockerfile.dockerignore leaves does not build"
+	fi
+else
+	fail "Dockerfile lint"
+fi
+
 if [ "$failures" -gt 0 ]; then
 	echo; echo "$failures check(s) failed"; exit 1
 fi
