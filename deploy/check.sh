@@ -94,6 +94,55 @@ else
 	fail "Dockerfile lint"
 fi
 
+# ---------------------------------------------------------------------------
+step "systemd: systemd-analyze verify and security, sysusers.d, tmpfiles.d"
+# The unit is checked inside a scratch root that holds the binary at its
+# ExecStart path, the user from the sysusers.d file and the system's own
+# units, so "command not found" and unknown users are real errors there.
+# systemd-analyze verify exits 0 on unknown keys and bad values (it only
+# logs them), so any output at all fails the check.
+need_pkg systemd-analyze systemd
+sroot="$tmp/root"
+mkdir -p "$sroot/etc/systemd/system" "$sroot/usr/lib/sysusers.d" "$sroot/usr/lib/tmpfiles.d" "$sroot/usr/lib/systemd" "$sroot/usr/sbin"
+cp -a /usr/lib/systemd/system "$sroot/usr/lib/systemd/"
+cp "$here/systemd/crmgate.service" "$sroot/etc/systemd/system/crmgate.service"
+cp "$here/systemd/crmgate.sysusers" "$sroot/usr/lib/sysusers.d/crmgate.conf"
+cp "$here/systemd/crmgate.tmpfiles" "$sroot/usr/lib/tmpfiles.d/crmgate.conf"
+touch "$sroot/usr/sbin/nologin"
+if out=$(systemd-sysusers --root="$sroot" 2>&1) && grep -q '^crmgate:' "$sroot/etc/passwd"; then
+	pass "sysusers.d creates the crmgate user"
+else
+	fail "systemd-sysusers: $out"
+fi
+if out=$(systemd-tmpfiles --root="$sroot" --create 2>&1) && [ -z "$out" ] && [ -d "$sroot/etc/crmgate/secrets" ]; then
+	pass "tmpfiles.d creates /etc/crmgate, /etc/crmgate/policies and /etc/crmgate/secrets"
+else
+	fail "systemd-tmpfiles: $out"
+fi
+if out=$(systemd-analyze verify --root="$sroot" crmgate.service 2>&1) && [ -z "$out" ]; then
+	pass "systemd-analyze verify crmgate.service"
+else
+	fail "systemd-analyze verify crmgate.service"
+	printf '%s\n' "$out"
+fi
+# Exposure score on systemd's 0-10 scale, times ten: fail above 2.5.
+if out=$(systemd-analyze security --offline=yes --root="$sroot" --threshold=25 crmgate.service 2>&1); then
+	pass "systemd-analyze security: $(printf '%s\n' "$out" | grep -o 'Overall exposure level.*' | sed 's/ *$//')"
+else
+	fail "systemd-analyze security: exposure above 2.5"
+	printf '%s\n' "$out" | grep -E '✗|Overall' || true
+fi
+# Every secret the single-node configuration reads from the credentials
+# folder is handed over by a LoadCredential= line, and the other way round.
+refs=$(grep -oE 'file:/run/credentials/crmgate\.service/[A-Za-z0-9._-]+' "$here/config/single-node.yaml" | sed 's#.*/##' | sort -u)
+creds=$(sed -n 's/^LoadCredential=\([^:]*\):.*/\1/p' "$here/systemd/crmgate.service" | sort -u)
+if [ "$refs" = "$creds" ]; then
+	pass "LoadCredential= matches the secrets of config/single-node.yaml"
+else
+	fail "LoadCredential= and config/single-node.yaml differ:"
+	diff <(echo "$refs") <(echo "$creds") || true
+fi
+
 if [ "$failures" -gt 0 ]; then
 	echo; echo "$failures check(s) failed"; exit 1
 fi
