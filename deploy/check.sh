@@ -181,6 +181,34 @@ else
 	printf '%s\n' "$out"
 fi
 
+# ---------------------------------------------------------------------------
+step "Kubernetes: kustomize build, strict decoding into k8s.io/api types, cross-checks"
+# There is no cluster and no network here (kubeconform would download the
+# JSON schemas): deploy/tools renders the kustomization with the kustomize
+# library, decodes each object case-sensitively and strictly into the
+# k8s.io/api structs (unknown or misspelt fields fail), and checks selectors,
+# ports, mounts, Secret keys and the hardening.
+if (cd "$here/tools" && "$GO" run ./k8scheck -secrets "$here/kubernetes/secret.example.yaml" -o "$tmp/kubernetes.yaml" "$here/kubernetes"); then
+	pass "kubernetes manifests"
+else
+	fail "kubernetes manifests"
+fi
+drift=
+for f in authz.rego authz_test.rego data.yaml; do
+	cmp -s "$repo/policies/$f" "$here/kubernetes/policies/$f" || drift="$drift $f"
+done
+if [ -z "$drift" ]; then
+	pass "kubernetes/policies is the same as policies/"
+else
+	fail "kubernetes/policies differs from policies/:$drift (copy them again)"
+fi
+if "$bin" policy test "$here/kubernetes/policies" >"$tmp/policy.out" 2>&1; then
+	pass "crmgate policy test kubernetes/policies ($(tail -1 "$tmp/policy.out"))"
+else
+	fail "crmgate policy test kubernetes/policies"
+	cat "$tmp/policy.out"
+fi
+
 if [ "$failures" -gt 0 ]; then
 	echo; echo "$failures check(s) failed"; exit 1
 fi

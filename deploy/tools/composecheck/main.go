@@ -154,4 +154,3 @@ func contains(list []string, v string) bool {
 	}
 	return false
 }
-
