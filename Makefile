@@ -6,6 +6,7 @@ FUZZTIME ?= 60s
 BENCHTIME ?= 1s
 
 .PHONY: build demo test test-deps vet fuzz bench bench-go bench-e2e bench-policy schema clean
+.PHONY: deploy-check
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/crmgate
@@ -67,3 +68,7 @@ schema:
 
 clean:
 	rm -rf bin
+
+## deploy-check: validate the deployment recipes in deploy/ (configs, Dockerfile, compose, Kubernetes, systemd) offline
+deploy-check:
+	./deploy/check.sh
