@@ -2,13 +2,12 @@ package audit
 
 import (
 	"encoding/json"
+	"github.com/crmgate/crmgate/internal/jsonstr"
 	"strconv"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 )
 
-const hexDigits = "0123456789abcdef"
 
 // encoder turns events into OCSF JSON objects on the caller's goroutine.
 // It writes by hand, in a fixed field order, because encoding/json's
@@ -313,53 +312,6 @@ func appendValue(b []byte, v any) []byte {
 	return append(b, raw...)
 }
 
-// appendString appends s as a JSON string. As encoding/json does, bytes
-// that are not UTF-8 become U+FFFD, and control characters, U+2028 and
-// U+2029 are escaped, so that the event stays on one line whatever s
-// holds. <, > and & are not escaped: the log is not HTML.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
+// appendString appends s as a JSON string (see jsonstr.Append), so that
+// the event stays on one line whatever s holds.
+func appendString(dst []byte, s string) []byte { return jsonstr.Append(dst, s) }

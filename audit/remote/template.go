@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/crmgate/crmgate/internal/jsonstr"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // The placeholders of a line template. Each expands to a complete JSON
@@ -135,58 +135,6 @@ func (t lineTemplate) appendLine(b, ev []byte, m eventMeta, now func() time.Time
 	return b
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string literal (RFC 8259 §7): quote,
-// backslash and control characters escaped, invalid UTF-8 replaced by
-// U+FFFD, U+2028 and U+2029 escaped for JavaScript consumers.
-func appendJSONString(b, s []byte) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
 
 // bodyShape reports whether body is one JSON text or NDJSON (every
 // non-empty line one JSON text): what every collector this sink targets
@@ -207,3 +155,7 @@ func bodyShape(body []byte) bool {
 	}
 	return lines > 0
 }
+
+// appendJSONString appends s as a JSON string literal (RFC 8259 §7; see
+// jsonstr.Append).
+func appendJSONString(b, s []byte) []byte { return jsonstr.Append(b, string(s)) }

@@ -2,66 +2,10 @@ package decisionlog
 
 import (
 	"bytes"
-	"unicode/utf8"
+	"github.com/crmgate/crmgate/internal/jsonstr"
 )
 
 const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. As encoding/json does, bytes
-// that are not UTF-8 become U+FFFD, and control characters, U+2028 and
-// U+2029 are escaped, so that whatever s holds (a request id, a reason, a
-// header) the string stays on one line and the line stays valid JSON. <,
-// > and & are not escaped: the log is not HTML.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
 
 // The scanners below walk JSON that encoding/json wrote, so they check
 // only what they need to stay in bounds; every one returns an index in
@@ -137,3 +81,7 @@ func skipValue(b []byte, i int) int {
 	}
 	return len(b)
 }
+
+// appendString appends s as a JSON string exactly as encoding/json writes
+// it (see jsonstr.Append): one line, valid JSON, whatever s holds.
+func appendString(dst []byte, s string) []byte { return jsonstr.Append(dst, s) }
