@@ -8,7 +8,6 @@ import (
 	"time"
 )
 
-
 // encoder turns events into OCSF JSON objects on the caller's goroutine.
 // It writes by hand, in a fixed field order, because encoding/json's
 // reflection costs more than the whole of Emit's budget.

@@ -135,7 +135,6 @@ func (t lineTemplate) appendLine(b, ev []byte, m eventMeta, now func() time.Time
 	return b
 }
 
-
 // bodyShape reports whether body is one JSON text or NDJSON (every
 // non-empty line one JSON text): what every collector this sink targets
 // takes, and what a template mistake (a missing quote) breaks.
