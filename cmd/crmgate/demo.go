@@ -450,7 +450,16 @@ Try:
   curl -H "Authorization: Bearer $(jq -r .admin_token %s)" %s/sessions
   curl --cacert %s %s/api/contacts/1 -H "X-API-Key: $(jq -r '.api_keys[0].key' %s)"   # an API client (read-only key)
   tail -f %s | jq -c '{type: .unmapped.type, status: .http_response.code, user: .actor.user.uid}'   # watch the audit log
-  crmgate audit verify --live --key %s %s   # check its hash chain and signatures
+  %s audit verify --live --key %s %s   # check its hash chain and signatures
 `, d.GatewayURL, d.CACert, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, d.CACert, d.GatewayURL, jsonPath, d.AdminURL, d.CACert, d.GatewayURL, jsonPath,
-		d.AuditLog, d.AuditPublicKey, d.AuditLog)
+		d.AuditLog, selfCommand(), d.AuditPublicKey, d.AuditLog)
+}
+
+// selfCommand is how the user ran this binary, for commands the demo
+// prints: ./bin/crmgate after make demo, crmgate when it is on the PATH.
+func selfCommand() string {
+	if strings.Contains(os.Args[0], "/") {
+		return os.Args[0]
+	}
+	return "crmgate"
 }
