@@ -15,7 +15,9 @@ import (
 // The engine is loaded once with the entrypoints the routes name, and then
 // decides each request on the input built from its scope.
 func ExampleEngine() {
-	cfg := policy.Config{Dir: "../policies"}
+	// EvalTimeout bounds one decision (50ms by default); this example
+	// allows a busy machine more.
+	cfg := policy.Config{Dir: "../policies", EvalTimeout: 2 * time.Second}
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		log.Fatal(err)
