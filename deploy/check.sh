@@ -70,9 +70,12 @@ validate_config() { # validate_config FILE
 	fi
 }
 
-step "crmgate config validate (example, compose and Kubernetes configurations)"
+step "crmgate config validate (example and Kubernetes configurations)"
 need_pkg openssl openssl
-for f in "$here"/config/*.yaml "$here"/compose/crmgate.yaml "$here"/kubernetes/crmgate.yaml; do
+# compose/crmgate.yaml names files beyond secret references (the stack's
+# certificate as the provider's CA): it is validated below, with the
+# secrets gen-secrets.sh makes.
+for f in "$here"/config/*.yaml "$here"/kubernetes/crmgate.yaml; do
 	[ -f "$f" ] || { fail "missing $f"; continue; }
 	validate_config "$f"
 done
@@ -156,8 +159,8 @@ if "$here/compose/gen-secrets.sh" "$tmp/compose/secrets" >/dev/null &&
 else
 	fail "gen-secrets.sh"
 fi
-if (cd "$here/tools" && "$GO" run ./composecheck -gateway-config crmgate.yaml "$tmp/compose/compose.yaml"); then
-	pass "compose.yaml loads, and its gateway services are read-only, capability-free and have every secret"
+if (cd "$here/tools" && "$GO" run ./composecheck -gateway-config crmgate.yaml -internal crm "$tmp/compose/compose.yaml"); then
+	pass "compose.yaml loads; every service is read-only and capability-free, the gateways have every secret, the CRM is internal only"
 else
 	fail "compose.yaml"
 fi

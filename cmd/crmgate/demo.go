@@ -59,6 +59,14 @@ type demoInfo struct {
 }
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "crm":
+			return cmdDemoCRM(ctx, args[1:], stderr)
+		case "idp":
+			return cmdDemoIdP(ctx, args[1:], stdout, stderr)
+		}
+	}
 	fs := newFlags("demo", stderr)
 	dataDir := fs.String("data-dir", ".crmgate-demo", "folder for the demo's certificates, secrets, configuration, logs and demo.json")
 	addr := fs.String("addr", "127.0.0.1:8443", "gateway HTTPS address (loopback)")
@@ -185,7 +193,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	idpSrv, err := startDemoIdP(idpLn, filepath.Join(tlsDir, "cert.pem"), filepath.Join(tlsDir, "key.pem"), roots, users, gatewayURL, string(clientSecret), log)
+	idpSrv, err := startDemoIdP(idpLn, idpParams{
+		issuer: idpURL, certFile: filepath.Join(tlsDir, "cert.pem"), keyFile: filepath.Join(tlsDir, "key.pem"),
+		roots: roots, users: users, gatewayURL: gatewayURL,
+		clientID: "crmgate-demo", clientSecret: string(clientSecret), backChannel: true,
+	}, log)
 	if err != nil {
 		return err
 	}
@@ -431,9 +443,7 @@ func printDemo(w io.Writer, d demoInfo, jsonPath string) {
 
 Users (sign in at the gateway; the second factor is a TOTP code):
 `, d.GatewayURL, d.CACert, d.AdminURL, d.IdPURL, d.CRMURL, d.Config, d.Log, d.AuditLog, jsonPath)
-	for _, u := range d.Users {
-		fmt.Fprintf(w, "  %-6s %-8s password %s  TOTP secret %s\n", u.Username, strings.Join(u.Roles, ","), u.Password, u.TOTPSecret)
-	}
+	printDemoUsers(w, d.Users)
 	fmt.Fprintf(w, "\nAPI keys (send as X-API-Key; tier standard: 10 requests/s, burst 20):\n")
 	for _, k := range d.APIKeys {
 		fmt.Fprintf(w, "  %-18s %s  %s\n", k.Name, k.Key, strings.Join(k.Scopes, ","))
@@ -462,4 +472,11 @@ func selfCommand() string {
 		return os.Args[0]
 	}
 	return "crmgate"
+}
+
+// printDemoUsers lists the demo's users with their credentials.
+func printDemoUsers(w io.Writer, users []demoUser) {
+	for _, u := range users {
+		fmt.Fprintf(w, "  %-6s %-8s password %s  TOTP secret %s\n", u.Username, strings.Join(u.Roles, ","), u.Password, u.TOTPSecret)
+	}
 }

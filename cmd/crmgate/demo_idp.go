@@ -82,37 +82,51 @@ func randomToken(n int) (string, error) {
 
 // demoIdP is the running development OpenID provider.
 type demoIdP struct {
-	url          string
-	clientID     string
-	clientSecret string
-	srv          *http.Server
+	url string
+	srv *http.Server
 }
 
-// startDemoIdP serves the development OpenID provider over TLS on ln,
-// with the demo's development certificate, and registers the gateway as a
-// client.
-func startDemoIdP(ln net.Listener, certFile, keyFile string, roots *x509.CertPool, users []idp.User, gatewayURL, secret string, log *slog.Logger) (*demoIdP, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+// idpParams describe a development OpenID provider and the one client it
+// knows, the gateway.
+type idpParams struct {
+	issuer           string // the provider's public URL
+	certFile         string
+	keyFile          string
+	roots            *x509.CertPool // CAs the back-channel logout trusts; nil: the system's
+	users            []idp.User
+	gatewayURL       string // the gateway's external URL, whose callbacks are registered
+	clientID         string
+	clientSecret     string
+	backChannel      bool // register the gateway's back-channel logout endpoint
+}
+
+// startDemoIdP serves the development OpenID provider over TLS on ln and
+// registers the gateway as its client.
+func startDemoIdP(ln net.Listener, p idpParams, log *slog.Logger) (*demoIdP, error) {
+	cert, err := tls.LoadX509KeyPair(p.certFile, p.keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("demo IdP certificate: %w", err)
 	}
-	d := &demoIdP{url: "https://localhost:" + port(ln.Addr()), clientID: "crmgate-demo", clientSecret: secret}
-	p, err := idp.New(idp.Config{
-		Issuer: d.url,
-		Users:  users,
-		Clients: []idp.Client{{
-			ID: d.clientID, Secret: secret,
-			RedirectURIs:           []string{gatewayURL + "/.crmgate/callback"},
-			PostLogoutRedirectURIs: []string{gatewayURL + "/"},
-			BackChannelLogoutURI:   gatewayURL + "/.crmgate/backchannel-logout",
-		}},
-		BackChannelTransport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}},
+	client := idp.Client{
+		ID: p.clientID, Secret: p.clientSecret,
+		RedirectURIs:           []string{p.gatewayURL + "/.crmgate/callback"},
+		PostLogoutRedirectURIs: []string{p.gatewayURL + "/"},
+	}
+	if p.backChannel {
+		client.BackChannelLogoutURI = p.gatewayURL + "/.crmgate/backchannel-logout"
+	}
+	prov, err := idp.New(idp.Config{
+		Issuer:               p.issuer,
+		Users:                p.users,
+		Clients:              []idp.Client{client},
+		BackChannelTransport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.roots, MinVersion: tls.VersionTLS12}},
 	}, log.With("component", "idp"), time.Now)
 	if err != nil {
 		return nil, err
 	}
+	d := &demoIdP{url: p.issuer}
 	d.srv = &http.Server{
-		Handler:           p.Handler(),
+		Handler:           prov.Handler(),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

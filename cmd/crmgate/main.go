@@ -23,6 +23,7 @@ const usage = `crmgate — a security gateway for legacy CRMs
 Usage:
   crmgate serve -c FILE          run the gateway with a configuration file
   crmgate demo [flags]           run the complete demo on loopback
+  crmgate demo crm|idp [flags]   run only the demo's sample CRM or OpenID provider
   crmgate config validate FILE   check a configuration file without starting anything
   crmgate config schema          print the JSON Schema of the configuration file
   crmgate session list|revoke    list or end browser sessions of a running gateway

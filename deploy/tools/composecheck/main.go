@@ -5,9 +5,11 @@
 // secret a service names is defined). It then checks what the loader does
 // not: that every file a config or secret names exists, and that every
 // gateway service (one that mounts -gateway-config) is read-only, drops
-// every capability and mounts every secret its configuration refers to.
+// every capability and mounts every secret its configuration refers to, and
+// that the services named by -internal (the CRM) join internal networks
+// only, where nothing but the gateways reaches them.
 //
-//	go run ./composecheck -gateway-config crmgate.yaml ../compose/compose.yaml
+//	go run ./composecheck -gateway-config crmgate.yaml -internal crm ../compose/compose.yaml
 package main
 
 import (
@@ -18,18 +20,24 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 )
 
 func main() {
 	gatewayConfig := flag.String("gateway-config", "crmgate.yaml", "file name of the gateway configuration the gateway services mount")
+	internal := flag.String("internal", "", "comma-separated services that must join internal networks only")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: composecheck [-gateway-config NAME] COMPOSE_FILE")
+		fmt.Fprintln(os.Stderr, "usage: composecheck [-gateway-config NAME] [-internal SERVICE,...] COMPOSE_FILE")
 		os.Exit(2)
 	}
-	problems, err := check(flag.Arg(0), *gatewayConfig)
+	var internalOnly []string
+	if *internal != "" {
+		internalOnly = strings.Split(*internal, ",")
+	}
+	problems, err := check(flag.Arg(0), *gatewayConfig, internalOnly)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "composecheck:", err)
 		os.Exit(1)
@@ -42,7 +50,7 @@ func main() {
 	}
 }
 
-func check(file, gatewayConfig string) ([]string, error) {
+func check(file, gatewayConfig string, internalOnly []string) ([]string, error) {
 	opts, err := cli.NewProjectOptions([]string{file},
 		cli.WithOsEnv, cli.WithDotEnv, cli.WithConsistency(true), cli.WithResolvedPaths(true))
 	if err != nil {
@@ -112,6 +120,24 @@ func check(file, gatewayConfig string) ([]string, error) {
 			}
 			if !found {
 				bad("services.%s: %s is not a volume (the root filesystem is read-only)", name, target)
+			}
+		}
+	}
+	for _, name := range internalOnly {
+		svc, ok := p.Services[name]
+		if !ok {
+			bad("services.%s: no such service", name)
+			continue
+		}
+		if len(svc.Ports) > 0 {
+			bad("services.%s: publishes ports; it must be reachable from the gateways only", name)
+		}
+		if len(svc.Networks) == 0 {
+			bad("services.%s: joins the default network, which is not internal", name)
+		}
+		for net := range svc.Networks {
+			if !p.Networks[net].Internal {
+				bad("services.%s: network %s is not internal", name, net)
 			}
 		}
 	}
