@@ -89,15 +89,15 @@ type demoIdP struct {
 // idpParams describe a development OpenID provider and the one client it
 // knows, the gateway.
 type idpParams struct {
-	issuer           string // the provider's public URL
-	certFile         string
-	keyFile          string
-	roots            *x509.CertPool // CAs the back-channel logout trusts; nil: the system's
-	users            []idp.User
-	gatewayURL       string // the gateway's external URL, whose callbacks are registered
-	clientID         string
-	clientSecret     string
-	backChannel      bool // register the gateway's back-channel logout endpoint
+	issuer       string // the provider's public URL
+	certFile     string
+	keyFile      string
+	roots        *x509.CertPool // CAs the back-channel logout trusts; nil: the system's
+	users        []idp.User
+	gatewayURL   string // the gateway's external URL, whose callbacks are registered
+	clientID     string
+	clientSecret string
+	backChannel  bool // register the gateway's back-channel logout endpoint
 }
 
 // startDemoIdP serves the development OpenID provider over TLS on ln and
