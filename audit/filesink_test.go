@@ -2,12 +2,16 @@ package audit
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crmgate/crmgate/secret"
 )
 
 func writeEvents(t testing.TB, s *FileSink, from, n int) {
@@ -248,5 +252,55 @@ func TestFileSinkTornTail(t *testing.T) {
 	s.Close()
 	if r, err := Verify([]string{cfg.Path}, pub); err != nil || r.Events != 5 {
 		t.Fatalf("Verify = %+v, %v", r, err)
+	}
+}
+
+// A signing key rotated by a restart: the chain runs on in the same
+// file, the checkpoints after the restart name the new key, and the log
+// verifies with both public keys, not with either alone.
+func TestVerifyRotatedSigningKey(t *testing.T) {
+	dir := t.TempDir()
+	cfg := fileConfig(dir)
+	_, oldPub := testKey()
+	s, err := NewFileSink(cfg, FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeEvents(t, s, 0, 5)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	newSeed := []byte("vutsrqponmlkjihgfedcba9876543210")
+	newPub := ed25519.NewKeyFromSeed(newSeed).Public().(ed25519.PublicKey)
+	cfg.SigningKey = secret.FromValue([]byte(hex.EncodeToString(newSeed)))
+	if s, err = NewFileSink(cfg, FileOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	writeEvents(t, s, 5, 5)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, err := Segments(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Verify(files, oldPub, newPub)
+	if err != nil || r.Events != 10 || r.Checkpoints < 2 {
+		t.Fatalf("Verify(old, new) = %+v, %v; want 10 events, intact", r, err)
+	}
+	for name, pub := range map[string]ed25519.PublicKey{"old": oldPub, "new": newPub} {
+		if _, err := Verify(files, pub); err == nil {
+			t.Errorf("Verify(%s key only) = nil, want bad_signature", name)
+		} else if r, _ := Verify(files, pub); r.Problem == nil || r.Problem.Kind != ProblemBadSignature || !strings.Contains(r.Problem.Detail, "not with a given key") {
+			t.Errorf("Verify(%s key only) problem = %+v", name, r.Problem)
+		}
+	}
+	// An extra key does not break a valid log.
+	_, otherPub := ed25519Key(t)
+	if _, err := Verify(files, oldPub, newPub, otherPub); err != nil {
+		t.Fatalf("Verify(old, new, other) = %v", err)
+	}
+	if _, err := Verify(files); err == nil {
+		t.Error("Verify without keys = nil")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -82,19 +83,32 @@ type Report struct {
 // found in Report.Problem; other errors are failures to read.
 //
 // A log is intact when every line links to the one before it (seq one
-// more, prev its hash), every checkpoint's signature verifies with pub,
-// and the last line is a checkpoint. The first line's prev is not checked
-// unless its seq is 1: earlier segments may have been deleted by
-// retention.
-func Verify(files []string, pub ed25519.PublicKey) (Report, error) {
+// more, prev its hash), every checkpoint's signature verifies with the
+// key among keys that its key id names, and the last line is a
+// checkpoint. Several keys verify a log whose signing key was rotated:
+// the chain runs on across the change, and the checkpoints after it name
+// the new key. The first line's prev is not checked unless its seq is 1:
+// earlier segments may have been deleted by retention.
+func Verify(files []string, keys ...ed25519.PublicKey) (Report, error) {
 	var r Report
-	if len(pub) != ed25519.PublicKeySize {
-		return r, errors.New("audit verify: not an Ed25519 public key")
+	if len(keys) == 0 {
+		return r, errors.New("audit verify: no public key")
 	}
-	keyID := KeyID(pub)
+	byID := make(map[string]ed25519.PublicKey, len(keys))
+	ids := make([]string, 0, len(keys))
+	for _, pub := range keys {
+		if len(pub) != ed25519.PublicKeySize {
+			return r, errors.New("audit verify: not an Ed25519 public key")
+		}
+		id := KeyID(pub)
+		if _, dup := byID[id]; !dup {
+			ids = append(ids, id)
+		}
+		byID[id] = pub
+	}
 	it := &lineIter{files: files}
 	defer it.close()
-	v := verifier{r: &r, pub: pub, keyID: keyID}
+	v := verifier{r: &r, keys: byID, keyIDs: strings.Join(ids, ", ")}
 	for {
 		ln, err := it.next()
 		if err != nil {
@@ -137,9 +151,9 @@ type position struct {
 
 type verifier struct {
 	r           *Report
-	pub         ed25519.PublicKey
-	keyID       string
-	prev, prev2 [sha256.Size]byte // hashes of the last two lines
+	keys        map[string]ed25519.PublicKey // by key id
+	keyIDs      string                       // the given keys' ids, for messages
+	prev, prev2 [sha256.Size]byte            // hashes of the last two lines
 	last        position
 }
 
@@ -196,11 +210,12 @@ func (v *verifier) line(ln *rawLine, it *lineIter) *Problem {
 		}
 	}
 	if p.isCheckpoint {
-		if p.keyID != v.keyID {
-			return at(ProblemBadSignature, pos, p.seq, "checkpoint signed with key %s, not the given key %s", p.keyID, v.keyID)
+		pub, ok := v.keys[p.keyID]
+		if !ok {
+			return at(ProblemBadSignature, pos, p.seq, "checkpoint signed with key %s, not with a given key (%s)", p.keyID, v.keyIDs)
 		}
 		msg := checkpointMessage(p.seq, hex.EncodeToString(p.prev[:]), p.timeMS, p.keyID)
-		if !ed25519.Verify(v.pub, msg, p.sig) {
+		if !ed25519.Verify(pub, msg, p.sig) {
 			return at(ProblemBadSignature, pos, p.seq, "the checkpoint's signature does not verify: the lines it covers (since %s) were rewritten, or the checkpoint was forged", v.lastCheckpointText())
 		}
 		r.Checkpoints++

@@ -14,11 +14,13 @@ import (
 )
 
 const auditUsage = `usage:
-  crmgate audit verify (--key PUBLIC_KEY | -c CONFIG) [--live] FILE...
+  crmgate audit verify (--key PUBLIC_KEY... | -c CONFIG) [--live] FILE...
       Check the hash chain and the signed checkpoints of the audit file
       sink's segments. One FILE that is the sink's active file (audit.file.path)
       stands for every segment of the log, in order; several FILEs are
       checked in the order given. Exit status 1 names the first broken link.
+      --key may be repeated (and given with -c): a log whose signing key
+      was rotated verifies with the old and the new public key.
       --live accepts lines after the last checkpoint of a log being written.
   crmgate audit public-key -c CONFIG
       Print the public key (PEM) of the configured checkpoint signing key,
@@ -34,10 +36,10 @@ func cmdAudit(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlags("audit "+sub, stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, auditUsage) }
 	cfgPath := fs.String("c", "", "gateway configuration whose audit.file.signing_key is used")
-	var keyPath *string
+	var keyPaths listFlag
 	var live *bool
 	if sub == "verify" {
-		keyPath = fs.String("key", "", "file with the Ed25519 public key (PEM, or 32 bytes raw, hex or base64)")
+		fs.Var(&keyPaths, "key", "file with an Ed25519 public key (PEM, or 32 bytes raw, hex or base64); repeat for a rotated key")
 		live = fs.Bool("live", false, "the log is being written: lines after the last checkpoint are reported, not a failure")
 	}
 	if err := parseFlags(fs, args[1:]); err != nil {
@@ -59,22 +61,28 @@ func cmdAudit(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		_, err = stdout.Write(b)
 		return err
 	}
-	if fs.NArg() == 0 || (*keyPath == "") == (*cfgPath == "") {
+	if fs.NArg() == 0 || (len(keyPaths) == 0 && *cfgPath == "") {
 		fmt.Fprint(stderr, auditUsage)
 		return errUsage
 	}
-	var pub ed25519.PublicKey
-	var err error
-	if *keyPath != "" {
-		b, rerr := os.ReadFile(*keyPath)
-		if rerr != nil {
-			return rerr
+	var keys []ed25519.PublicKey
+	for _, path := range keyPaths {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
 		}
-		if pub, err = audit.ParsePublicKey(b); err != nil {
-			return fmt.Errorf("--key %s: %w", *keyPath, err)
+		pub, err := audit.ParsePublicKey(b)
+		if err != nil {
+			return fmt.Errorf("--key %s: %w", path, err)
 		}
-	} else if pub, err = configPublicKey(*cfgPath); err != nil {
-		return err
+		keys = append(keys, pub)
+	}
+	if *cfgPath != "" {
+		pub, err := configPublicKey(*cfgPath)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, pub)
 	}
 	files := fs.Args()
 	if len(files) == 1 {
@@ -88,7 +96,7 @@ func cmdAudit(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		files = segs
 	}
-	r, err := audit.Verify(files, pub)
+	r, err := audit.Verify(files, keys...)
 	var p *audit.Problem
 	if err != nil && !errors.As(err, &p) {
 		return err
