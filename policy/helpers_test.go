@@ -17,7 +17,9 @@ var testTime = time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
 
 // testConfig is a defaulted configuration for dir.
 func testConfig(dir, entrypoint string) Config {
-	cfg := Config{Dir: dir, Entrypoint: entrypoint, Debounce: 20 * time.Millisecond}
+	// A decision deadline that a loaded machine running the race detector
+	// does not reach by accident; the fixture's endless rule still does.
+	cfg := Config{Dir: dir, Entrypoint: entrypoint, Debounce: 20 * time.Millisecond, EvalTimeout: 500 * time.Millisecond}
 	cfg.Defaults()
 	return cfg
 }
