@@ -289,7 +289,9 @@ func addedP99(res *results, id string) float64 {
 }
 
 func writeTargets(w io.Writer, res *results) {
-	r := func(a, b string) float64 { return med(pairedRatio(res.runs[key(a, "get2k")], res.runs[key(b, "get2k")])) }
+	r := func(a, b string) float64 {
+		return med(pairedRatio(res.runs[key(a, "get2k")], res.runs[key(b, "get2k")]))
+	}
 	fmt.Fprintf(w, "## Targets (ratios in this run)\n\n| target | measured | verdict |\n| --- | --: | --- |\n")
 	row := func(name string, got float64, f func(float64) string, target float64, atLeast bool) {
 		fmt.Fprintf(w, "| %s | %s | %s |\n", name, f(got), verdict(got, target, atLeast))
