@@ -282,7 +282,7 @@ func startOAuth2Proxy(ctx context.Context, e *env, tag string, cert certSet, red
 		return nil, err
 	}
 	args := []string{
-		"--provider=oidc", "--oidc-issuer-url=" + e.idpURL, "--client-id=oauth2-proxy", "--client-secret=" + clientSecret,
+		"--provider=oidc", "--oidc-issuer-url=" + e.idpURL, "--client-id=oauth2-proxy", "--client-secret=" + e.clientSec,
 		"--code-challenge-method=S256", "--scope=openid email profile",
 		"--cookie-secret=" + e.cookieKey, "--cookie-secure=true", "--email-domain=*",
 		"--redirect-url=" + e.base() + "/oauth2/callback",

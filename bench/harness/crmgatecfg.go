@@ -54,6 +54,11 @@ session:
 	if o.redis {
 		fmt.Fprintf(&b, "  store: redis\n  redis:\n    addrs: [%q]\n", redisAddr)
 	}
+	if o.fingerprint {
+		// The JA4 header is believed from trusted proxies only: the load
+		// plays the TLS-terminating proxy that would set it.
+		b.WriteString("server:\n  trusted_proxies: [127.0.0.1]\n")
+	}
 	if o.apiKeys {
 		fmt.Fprintf(&b, "api_keys:\n  file: %q\n  pepper: \"file:%s\"\n", filepath.Join(e.work, tag+"-apikeys.json"), e.secrets["pepper"])
 	}
@@ -66,10 +71,10 @@ session:
 		// serves, and a failed-credential tier that the 429 workload
 		// exhausts with its first request.
 		b.WriteString(`  tiers:
-    standard: {limit: 10000000}
-    partner: {limit: 10000000}
-    anonymous: {limit: 10000000}
-    bulk: {limit: 10000000}
+    standard: {limit: 1000000}
+    partner: {limit: 1000000}
+    anonymous: {limit: 1000000}
+    bulk: {limit: 1000000}
     failed: {limit: 1, window: 24h}
   default: {user: standard, api_key: standard, anonymous: anonymous, service: standard}
   failed_credentials: failed

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -42,6 +44,7 @@ type env struct {
 	idpURL    string
 	idp       *proc
 	cookieKey string // oauth2-proxy's cookie secret
+	clientSec string // both relying parties' client secret at the IdP
 	secrets   map[string]string
 }
 
@@ -52,7 +55,6 @@ const (
 	benchUser     = "alice"
 	benchPassword = "bench-password-7d3f0a9c"
 	benchRoles    = "support,sales"
-	clientSecret  = "bench-client-secret-5c1e8a2f9b7d4e60"
 )
 
 // browserHeaders are sent on every authenticated request and at sign-in,
@@ -109,12 +111,12 @@ func prepare(e *env) error {
 	if e.caFile, e.ecdsa, e.rsa, err = makeCertSets(e.tlsDir); err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
-	pem, err := os.ReadFile(e.caFile)
+	caPEM, err := os.ReadFile(e.caFile)
 	if err != nil {
 		return err
 	}
 	e.caPool = x509.NewCertPool()
-	e.caPool.AppendCertsFromPEM(pem)
+	e.caPool.AppendCertsFromPEM(caPEM)
 	if err := writeContent(e.www); err != nil {
 		return err
 	}
@@ -130,11 +132,15 @@ func prepare(e *env) error {
 	if err := os.WriteFile(e.postLua, []byte(lua), 0o644); err != nil {
 		return err
 	}
+	e.clientSec = randomHex(48)
 	e.secrets = map[string]string{}
 	for _, name := range []string{"session-key", "client-secret", "pepper", "redact-key", "audit-key"} {
-		v := randomHex(32)
-		if name == "client-secret" {
-			v = clientSecret
+		v := randomHex(48)
+		switch name {
+		case "client-secret":
+			v = e.clientSec
+		case "audit-key":
+			v = ed25519PEM()
 		}
 		path := filepath.Join(e.work, "secret-"+name)
 		if err := os.WriteFile(path, []byte(v), 0o600); err != nil {
@@ -159,8 +165,8 @@ func startIdP(ctx context.Context, e *env) error {
 	p, err := e.procs.start("idp", []string{"GOMAXPROCS=1"}, pinned(loadCPU, filepath.Join(e.bin, "idp"),
 		"-addr", addr, "-cert", e.ecdsa.cert, "-key", e.ecdsa.key,
 		"-user", benchUser+":"+benchPassword+":"+benchRoles,
-		"-client", "crmgate:"+clientSecret+":"+base+"/.crmgate/callback",
-		"-client", "oauth2-proxy:"+clientSecret+":"+base+"/oauth2/callback")...)
+		"-client", "crmgate:"+e.clientSec+":"+base+"/.crmgate/callback",
+		"-client", "oauth2-proxy:"+e.clientSec+":"+base+"/oauth2/callback")...)
 	if err != nil {
 		return err
 	}
@@ -265,4 +271,12 @@ func getOK(ctx context.Context, pool *x509.CertPool, url string, headers []strin
 		return fmt.Errorf("GET %s: %d", url, st)
 	}
 	return nil
+}
+
+// ed25519PEM returns a new Ed25519 private key as PKCS#8 PEM: the audit
+// trail's checkpoint signing key.
+func ed25519PEM() string {
+	_, k, _ := ed25519.GenerateKey(nil)
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
