@@ -160,7 +160,7 @@ func (e *env) startNginxConf(ctx context.Context, tag, conf string) (*server, er
 func startHAProxy(ctx context.Context, e *env, tag string, cert certSet) (*server, error) {
 	conf := fmt.Sprintf(`global
   nbthread 1
-  maxconn 20000
+  maxconn 4096
   tune.ssl.default-dh-param 2048
   ssl-default-bind-options ssl-min-ver TLSv1.3
 defaults
