@@ -1,16 +1,18 @@
-// Command harness is crmgate's end-to-end benchmark. It builds the gateway
-// and the benchmark's programs, starts the sample CRM as the upstream, and
-// measures three ways of serving it over TLS side by side — the CRM
-// itself (direct), a bare Go reverse proxy (baseline) and crmgate — for
-// throughput at saturation (wrk) and for latency at a fixed, open-loop
-// rate (bench/cmd/load). It prints a Markdown report and writes it to
-// bench/results/latest.md.
+// Command harness is crmgate's side-by-side benchmark. It installs and
+// builds what it needs, starts a static upstream (nginx serving canned CRM
+// JSON) and a development OpenID provider, and measures one configuration
+// at a time on a core of its own: the upstream served directly, nginx,
+// haproxy, Caddy, a bare Go reverse proxy, oauth2-proxy, and crmgate from
+// its minimal setup up to the full pipeline, feature by feature. It
+// reports throughput per core, CPU per request, latency under fixed load,
+// memory and allocations, with ratios between them, and scaling curves as
+// gnuplot PNGs, in bench/results/latest.md.
 //
 // It owns the orchestration only: what a configuration is lives in
-// servers.go, the load generators are separate programs, and nothing here
-// is imported by the gateway. Everything it starts listens on 127.0.0.1
-// and ends with it, also on Ctrl-C and on errors. Run it through bench/run
-// (see bench/README.md).
+// configs.go and crmgatecfg.go, the load generators and helper programs
+// are separate commands, and nothing here is imported by the gateway.
+// Everything it starts listens on 127.0.0.1 and ends with it, also on
+// Ctrl-C and on errors. Run it through bench/run (see bench/README.md).
 package main
 
 import (
@@ -36,10 +38,12 @@ type options struct {
 	duration time.Duration // each measured run
 	warmup   time.Duration
 	conns    int
-	path     string
 	out      string // report file, relative to the repository root unless absolute
 	keep     bool   // keep the work folder (binaries, certificates, logs)
 	seed     int64
+	quick    bool
+	curves   bool
+	only     map[string]bool // configuration ids to measure; empty: all
 }
 
 var errUsage = errors.New("usage")
@@ -72,17 +76,18 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench/run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&o.rounds, "rounds", 3, "rounds; each measures every configuration once, in a random order")
-	quick := fs.Bool("quick", false, "1 round of 3s runs (a smoke test of the numbers, under 2 minutes)")
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each measured run (whole seconds)")
-	fs.DurationVar(&o.warmup, "warmup", 3*time.Second, "wrk warm-up before each configuration's measurements (whole seconds)")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each measures every configuration once, in a random order")
+	fs.BoolVar(&o.quick, "quick", false, "1 round of 1s runs, fewer workloads and curve points (a smoke test, under 3 minutes once the tools are built)")
+	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of each measured run (whole seconds)")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "wrk warm-up after each start (whole seconds)")
 	fs.IntVar(&o.conns, "conns", 32, "keep-alive connections of wrk and of the load generator")
-	fs.StringVar(&o.path, "path", "/api/contacts/42", "request target measured")
-	fs.StringVar(&o.out, "out", filepath.Join("bench", "results", "latest.md"), "report file")
+	fs.StringVar(&o.out, "out", filepath.Join("bench", "results", "latest.md"), "report file; the graphs go next to it")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (binaries, certificates, configurations, logs)")
 	fs.Int64Var(&o.seed, "seed", 0, "seed of the order of configurations; 0: from the clock")
+	fs.BoolVar(&o.curves, "curves", true, "measure the latency points and scaling curves after the rounds")
+	only := fs.String("only", "", "comma-separated configuration ids to measure (e.g. C4,C6); empty: all")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: bench/run [-quick] [-rounds N] [flags]\n\nMeasures crmgate against the sample CRM and a bare Go reverse proxy; see bench/README.md.\n\n")
+		fmt.Fprintf(stderr, "usage: bench/run [-quick] [-rounds N] [flags]\n\nMeasures crmgate side by side with nginx, haproxy, Caddy, oauth2-proxy and a bare Go reverse proxy; see bench/README.md.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -92,14 +97,17 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		fs.Usage()
 		return o, errUsage
 	}
-	if *quick {
+	if o.quick {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if !set["rounds"] {
 			o.rounds = 1
 		}
 		if !set["duration"] {
-			o.duration = 3 * time.Second
+			o.duration = time.Second
+		}
+		if !set["warmup"] {
+			o.warmup = time.Second
 		}
 	}
 	var errs []error
@@ -114,8 +122,15 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if o.conns < 1 || o.conns > 1024 {
 		errs = append(errs, fmt.Errorf("-conns %d: 1 to 1024", o.conns))
 	}
-	if !strings.HasPrefix(o.path, "/") || strings.ContainsAny(o.path, " \r\n") {
-		errs = append(errs, fmt.Errorf("-path %q: an origin-form target such as /api/contacts/42", o.path))
+	o.only = map[string]bool{}
+	for id := range strings.SplitSeq(*only, ",") {
+		if id = strings.TrimSpace(id); id == "" {
+			continue
+		}
+		if _, ok := configByID(id); !ok {
+			errs = append(errs, fmt.Errorf("-only: no configuration %q", id))
+		}
+		o.only[id] = true
 	}
 	if err := errors.Join(errs...); err != nil {
 		fmt.Fprintln(stderr, err)
@@ -158,12 +173,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		os.RemoveAll(work)
 	}()
 	e := &env{
-		root: root, path: o.path, work: work,
-		bin: filepath.Join(work, "bin"), tlsDir: filepath.Join(work, "tls"),
+		root: root, work: work,
+		bin: filepath.Join(work, "bin"), tlsDir: filepath.Join(work, "tls"), www: filepath.Join(work, "www"),
 		procs: newProcs(filepath.Join(work, "logs")),
 	}
-	for _, d := range []string{e.bin, e.tlsDir, e.procs.logDir} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+	for _, d := range []string{e.bin, e.tlsDir, e.www, e.procs.logDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
 	}
@@ -172,6 +187,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 
 	m := meta{date: time.Now(), loadBefore: host.LoadAverage(), kernel: host.Kernel(), opts: o}
 	m.model, m.cpus = host.Machine()
+	m.flags = host.FlagSummary()
 
 	if err := ensureTools(ctx, e, logf); err != nil {
 		return err
@@ -180,29 +196,49 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err := build(ctx, e); err != nil {
 		return err
 	}
-	m.goVersion, m.wrkVersion = e.goVer, e.wrkVer
-	logf("starting the upstream on CPU %d", loadCPU)
+	m.goVersion, m.versions = e.goVer, e.versions
+	if err := prepare(e); err != nil {
+		return err
+	}
+	logf("starting the upstream and the identity provider on CPU %d", loadCPU)
 	if err := startUpstream(ctx, e); err != nil {
 		return err
 	}
-	logf("creating the development CA with crmgate")
-	if err := makeCerts(ctx, e); err != nil {
+	if err := startIdP(ctx, e); err != nil {
 		return err
 	}
 
 	b := &bench{e: e, opts: o, logf: logf}
-	res, err := b.runRounds(ctx)
-	if err != nil {
+	res := &results{runs: map[string][]measurement{}, latency: map[string][]loadPoint{}, conc: map[string][]curvePoint{}, size: map[string][]curvePoint{}, hs: map[string][]curvePoint{}}
+	var configs []configuration
+	for _, c := range configurations {
+		if _, ok := b.selected(c.id); ok {
+			configs = append(configs, c)
+		}
+	}
+	if err := b.runRounds(ctx, configs, res); err != nil {
 		return err
+	}
+	res.c4Sat = med(summarizeKey(res.runs[key("C4", "get2k")]).rps)
+	if o.curves {
+		if err := b.runLatency(ctx, res); err != nil {
+			return err
+		}
+		if err := b.runCurves(ctx, res); err != nil {
+			return err
+		}
+		if len(o.only) == 0 {
+			if err := b.runPrograms(ctx, res); err != nil {
+				return err
+			}
+		}
 	}
 	if err := e.upstream.checkAlive(); err != nil {
 		return fmt.Errorf("upstream: %w", err)
 	}
 	m.loadAfter = host.LoadAverage()
+	m.elapsed = time.Since(m.date)
 
-	var report strings.Builder
-	writeReport(&report, m, res)
-	fmt.Fprint(stdout, report.String())
 	out := o.out
 	if !filepath.IsAbs(out) {
 		out = filepath.Join(root, out)
@@ -210,6 +246,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
+	if err := writePlots(ctx, e, filepath.Dir(out), res); err != nil {
+		logf("graphs: %v", err)
+	}
+	var report strings.Builder
+	writeReport(&report, m, res)
+	fmt.Fprint(stdout, report.String())
 	if err := os.WriteFile(out, []byte(report.String()), 0o644); err != nil {
 		return err
 	}
@@ -217,6 +259,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if relErr != nil || strings.HasPrefix(rel, "..") {
 		rel = out
 	}
-	logf("report written to %s", rel)
+	logf("report written to %s (graphs next to it)", rel)
 	return nil
 }

@@ -1,49 +1,68 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"math"
 	"math/rand/v2"
+	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// loadResult is the JSON that bench/cmd/load -json prints. Latencies are
-// in microseconds from each request's scheduled time.
-type loadResult struct {
-	Rate         float64 `json:"rate"`
-	Scheduled    int     `json:"scheduled"`
-	Completed    int     `json:"completed"`
-	Errors       int     `json:"errors"`
-	Unsent       int     `json:"unsent"`
-	FirstError   string  `json:"first_error"`
-	AchievedRate float64 `json:"achieved_rate"`
-	P50us        float64 `json:"p50_us"`
-	P90us        float64 `json:"p90_us"`
-	P99us        float64 `json:"p99_us"`
-	MaxUs        float64 `json:"max_us"`
-	LagP50us     float64 `json:"lag_p50_us"`
-	LagP99us     float64 `json:"lag_p99_us"`
-	GenLagP99us  float64 `json:"gen_lag_p99_us"`
+// workload is one kind of request the load sends.
+type workload struct {
+	name   string
+	what   string
+	method string
+	path   string
+	auth   bool     // send the configuration's authentication (session cookie)
+	extra  []string // more headers
+	expect int      // the status every answer must have
+	close  bool     // a new connection (TLS handshake) per request
 }
 
-// sample is what one configuration measured in one round.
-type sample struct {
-	sat wrkResult  // closed-loop saturation (wrk)
-	own loadResult // open loop at half of sat.RPS
-	ref loadResult // open loop at the reference rate
+var workloads = map[string]workload{
+	"get2k":     {"get2k", "GET one contact, 2 KB", "GET", pathItem, true, nil, 200, false},
+	"get64k":    {"get64k", "GET a page of contacts, 64 KB", "GET", pathList, true, nil, 200, false},
+	"post1k":    {"post1k", "POST a 1 KB contact", "POST", pathList, true, nil, 201, false},
+	"deny401":   {"deny401", "no credentials: 401", "GET", pathItem, false, nil, 401, false},
+	"deny403":   {"deny403", "signed in, refused by the policy: 403", "GET", pathAdmin, true, nil, 403, false},
+	"deny429":   {"deny429", "a wrong API key once its address is over the failed-credential limit: 429", "GET", pathItem, false, []string{"X-API-Key: cg_wrong_key_0000000000000000000000000000"}, 429, false},
+	"handshake": {"handshake", "GET 2 KB on a new connection each time (full TLS 1.3 handshake)", "GET", pathItem, true, []string{"Connection: close"}, 200, true},
 }
 
-// results is everything a run measured.
-type results struct {
-	// refRate is the reference rate: half of the baseline's throughput in
-	// the calibration run. Every configuration is measured at it in every
-	// round, so their latencies compare at the same offered load.
-	refRate float64
-	order   [][]string          // configuration names per round, in run order
-	samples map[string][]sample // by configuration name, one per round
+// measurement is what one wrk run against one configuration gave.
+type measurement struct {
+	RPS      float64 `json:"rps"`
+	Requests int64   `json:"requests"`
+	P50us    float64 `json:"p50_us"`
+	P99us    float64 `json:"p99_us"`
+	Errors   int64   `json:"errors"` // socket errors and unexpected statuses
+	// CPUus is the server's CPU time (its processes and sidecars) per
+	// request, in µs.
+	CPUus float64 `json:"cpu_us"`
+	// SUTBusy and LoadBusy are how busy CPU 0 and CPU 1 were.
+	SUTBusy  float64 `json:"sut_busy"`
+	LoadBusy float64 `json:"load_busy"`
+	RSSMB    float64 `json:"rss_mb"`
+	// Allocs is heap allocations per request (Go servers), NaN if unknown.
+	Allocs float64 `json:"allocs"`
+	// Discarded marks a run whose client side saturated first.
+	Discarded bool `json:"discarded"`
+}
+
+// perCore is requests per second per core of server CPU.
+func (m measurement) perCore() float64 {
+	if m.CPUus <= 0 {
+		return math.NaN()
+	}
+	return 1e6 / m.CPUus
 }
 
 // bench runs the measurements.
@@ -53,22 +72,112 @@ type bench struct {
 	logf func(format string, args ...any)
 }
 
-// wrkRun runs wrk on the load CPU for d against url.
-func (b *bench) wrkRun(ctx context.Context, srv *server, d time.Duration) (wrkResult, error) {
-	args := []string{b.e.wrk, "-t1", "-c" + strconv.Itoa(b.opts.conns), "-d" + wrkSeconds(d), "--latency"}
-	if srv.header != "" {
-		args = append(args, "-H", srv.header)
+// headersFor is what a request of w sends to s.
+func headersFor(s *server, w workload) []string {
+	h := []string{"Accept: application/json"}
+	if w.auth {
+		h = append(h, s.auth...)
 	}
-	argv := pinned(loadCPU, append(args, srv.url)...)
-	out, err := b.e.procs.run(ctx, d+20*time.Second, nil, argv...)
+	return append(h, w.extra...)
+}
+
+// check sends w's request up to three times (a 429 comes only once the
+// failed-credential tier is spent) and fails unless the status is the expected one.
+func (b *bench) check(ctx context.Context, s *server, w workload) error {
+	url := s.base + w.path
+	var st int
+	var err error
+	for range 3 {
+		if st, err = probe(ctx, b.e.caPool, w.method, url, headersFor(s, w)); err != nil {
+			return fmt.Errorf("%s %s: %w", w.method, url, err)
+		}
+		if st == w.expect {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s %s (%s): %d, want %d", w.method, url, w.name, st, w.expect)
+}
+
+// mallocs reads go_memstats_mallocs_total from url; NaN if it cannot.
+func mallocs(ctx context.Context, url string) float64 {
+	if url == "" {
+		return math.NaN()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return wrkResult{}, err
+		return math.NaN()
+	}
+	defer res.Body.Close()
+	return parseMallocs(res.Body)
+}
+
+// parseMallocs finds go_memstats_mallocs_total in Prometheus text.
+func parseMallocs(r io.Reader) float64 {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && f[0] == "go_memstats_mallocs_total" {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err == nil {
+				return v
+			}
+		}
+	}
+	return math.NaN()
+}
+
+// wrk runs wrk on the load CPU against s with w for d and conns
+// connections, and accounts the server's CPU time, memory and
+// allocations over the run.
+func (b *bench) wrk(ctx context.Context, s *server, w workload, conns int, d time.Duration, path string) (measurement, error) {
+	if path == "" {
+		path = w.path
+	}
+	args := []string{b.e.tools["wrk"], "-t1", "-c" + strconv.Itoa(conns), "-d" + wrkSeconds(d), "--latency"}
+	for _, h := range headersFor(s, w) {
+		args = append(args, "-H", h)
+	}
+	if w.method == http.MethodPost {
+		args = append(args, "-s", b.e.postLua)
+	}
+	argv := pinned(loadCPU, append(args, s.base+path)...)
+	env := []string{"OPENSSL_CONF=" + b.e.sslConf}
+
+	m0 := mallocs(ctx, s.metrics)
+	g0, c0 := readGroups(s.pgids()), readCPUTimes()
+	out, err := b.e.procs.run(ctx, d+30*time.Second, env, argv...)
+	g1, c1 := readGroups(s.pgids()), readCPUTimes()
+	m1 := mallocs(ctx, s.metrics)
+	if err != nil {
+		return measurement{}, err
 	}
 	r, err := parseWrk(string(out))
 	if err != nil {
-		return wrkResult{}, fmt.Errorf("%w:\n%s", err, out)
+		return measurement{}, fmt.Errorf("%w:\n%s", err, out)
 	}
-	return r, nil
+	m := measurement{
+		RPS: r.RPS, Requests: r.Requests, P50us: us(r.P50), P99us: us(r.P99),
+		Errors:   r.SocketErrors,
+		SUTBusy:  busyFraction(c0, c1, serverCPU),
+		LoadBusy: busyFraction(c0, c1, loadCPU),
+		RSSMB:    float64(g1.rssBytes) / (1 << 20),
+		Allocs:   math.NaN(),
+	}
+	if w.expect/100 == 2 {
+		m.Errors += r.Non2xx
+	}
+	if r.Requests > 0 {
+		m.CPUus = float64(g1.cpuTicks-g0.cpuTicks) * (1e6 / clockTicks) / float64(r.Requests)
+		if !math.IsNaN(m0) && !math.IsNaN(m1) {
+			m.Allocs = (m1 - m0) / float64(r.Requests)
+		}
+	}
+	m.Discarded = clientBound(m.SUTBusy, m.LoadBusy)
+	return m, nil
 }
 
 // wrkSeconds formats d for wrk's -d, which takes whole seconds.
@@ -76,14 +185,128 @@ func wrkSeconds(d time.Duration) string {
 	return strconv.Itoa(max(1, int(d.Round(time.Second)/time.Second))) + "s"
 }
 
-// loadRun runs the open-loop generator on the load CPU at rate for the
-// measurement duration.
-func (b *bench) loadRun(ctx context.Context, srv *server, rate float64) (loadResult, error) {
-	const drain = 5 * time.Second
-	argv := pinned(loadCPU, filepath.Join(b.e.bin, "load"),
-		"-url", srv.url, "-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-duration", b.opts.duration.String(),
-		"-conns", strconv.Itoa(b.opts.conns), "-cacert", b.e.caFile, "-drain", drain.String(), "-json", "-header", srv.header)
-	out, err := b.e.procs.run(ctx, b.opts.duration+drain+30*time.Second, []string{"GOMAXPROCS=1"}, argv...)
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// results is everything a run measured.
+type results struct {
+	order [][]string // configuration ids per round, in run order
+	// runs holds, by "ID/workload", one measurement per round.
+	runs    map[string][]measurement
+	latency map[string][]loadPoint // by configuration id
+	conc    map[string][]curvePoint
+	size    map[string][]curvePoint
+	hs      map[string][]curvePoint // by "ID/ecdsa" and "ID/rsa"
+	rules   []ruleRow
+	sess    []sessionRow
+	c4Sat   float64 // C4's median GET 2 KB throughput, the latency reference
+}
+
+func key(id, w string) string { return id + "/" + w }
+
+// measureConfig starts c and measures its workloads.
+func (b *bench) measureConfig(ctx context.Context, c configuration, round int, res *results) error {
+	tag := fmt.Sprintf("%s-r%d", strings.ReplaceAll(c.id, ".", "_"), round+1)
+	s, err := c.start(ctx, b.e, tag, b.e.ecdsa)
+	if err != nil {
+		return fmt.Errorf("%s (%s): %w", c.id, c.name, err)
+	}
+	defer b.e.stopServer(s)
+	names := append([]string{"get2k"}, c.workloads...)
+	if b.opts.quick && len(names) > 1 && c.id != "C4" && c.id != "C6" && c.id != "C7" {
+		names = names[:1]
+	}
+	for i, name := range names {
+		w := workloads[name]
+		if err := b.check(ctx, s, w); err != nil {
+			if w.expect/100 == 2 {
+				return fmt.Errorf("%s: %w", c.id, err)
+			}
+			// A deny path that does not answer as expected is reported
+			// and skipped rather than measured as something else.
+			b.logf("  %-5s %-8s skipped: %v", c.id, name, err)
+			continue
+		}
+		if i == 0 {
+			if _, err := b.wrk(ctx, s, w, b.opts.conns, b.opts.warmup, ""); err != nil {
+				return fmt.Errorf("%s warm-up: %w", c.id, err)
+			}
+		}
+		m, err := b.wrk(ctx, s, w, b.opts.conns, b.opts.duration, "")
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", c.id, name, err)
+		}
+		if err := s.checkAlive(); err != nil {
+			return err
+		}
+		flag := ""
+		if m.Discarded {
+			flag = "  (client-bound: discarded)"
+		}
+		if m.Errors > 0 {
+			flag += fmt.Sprintf("  %d errors", m.Errors)
+		}
+		b.logf("  %-5s %-8s %8.0f req/s  %6.1f µs CPU/req  p99 %s  CPU0 %3.0f%% CPU1 %3.0f%%%s",
+			c.id, name, m.RPS, m.CPUus, fmtMs(m.P99us), 100*m.SUTBusy, 100*m.LoadBusy, flag)
+		res.runs[key(c.id, name)] = append(res.runs[key(c.id, name)], m)
+	}
+	return nil
+}
+
+// runRounds measures every selected configuration once per round, in a
+// new random order each round so that drift of the machine does not
+// always favour the same configuration.
+func (b *bench) runRounds(ctx context.Context, configs []configuration, res *results) error {
+	rng := rand.New(rand.NewPCG(uint64(b.opts.seed), 0x6372_6d67_6174_65))
+	for r := range b.opts.rounds {
+		perm := rng.Perm(len(configs))
+		ids := make([]string, len(perm))
+		for i, j := range perm {
+			ids[i] = configs[j].id
+		}
+		res.order = append(res.order, ids)
+		b.logf("round %d/%d: %v", r+1, b.opts.rounds, ids)
+		for _, j := range perm {
+			if err := b.measureConfig(ctx, configs[j], r, res); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// loadResult is the JSON that bench/cmd/load -json prints. Latencies are
+// in microseconds from each request's scheduled time.
+type loadResult struct {
+	Rate         float64 `json:"rate"`
+	Scheduled    int     `json:"scheduled"`
+	Completed    int     `json:"completed"`
+	Errors       int     `json:"errors"`
+	AchievedRate float64 `json:"achieved_rate"`
+	P50us        float64 `json:"p50_us"`
+	P99us        float64 `json:"p99_us"`
+	GenLagP99us  float64 `json:"gen_lag_p99_us"`
+}
+
+// loadPoint is the latency of one configuration at a share of C4's
+// saturation rate.
+type loadPoint struct {
+	share float64
+	res   loadResult
+}
+
+// latencyShares are the offered loads, as shares of C4's throughput.
+var latencyShares = []float64{0.25, 0.50, 0.75}
+
+// loadRun runs the open-loop generator on the load CPU at rate.
+func (b *bench) loadRun(ctx context.Context, s *server, rate float64, d time.Duration) (loadResult, error) {
+	const drain = 3 * time.Second
+	args := []string{filepath.Join(b.e.bin, "load"),
+		"-url", s.base + pathItem, "-rate", strconv.FormatFloat(rate, 'f', 0, 64), "-duration", d.String(),
+		"-conns", strconv.Itoa(b.opts.conns), "-cacert", b.e.caFile, "-drain", drain.String(), "-json"}
+	for _, h := range s.auth {
+		args = append(args, "-header", h)
+	}
+	out, err := b.e.procs.run(ctx, d+drain+30*time.Second, []string{"GOMAXPROCS=1"}, pinned(loadCPU, args...)...)
 	if err != nil {
 		return loadResult{}, err
 	}
@@ -94,97 +317,57 @@ func (b *bench) loadRun(ctx context.Context, srv *server, rate float64) (loadRes
 	return r, nil
 }
 
-// calibrate measures the baseline's throughput once, before the rounds,
-// and sets the reference rate to half of it.
-func (b *bench) calibrate(ctx context.Context) (float64, error) {
-	srv, err := startBaseline(ctx, b.e, "baseline-calibration")
-	if err != nil {
-		return 0, err
-	}
-	defer b.e.procs.stop(srv.proc, 5*time.Second)
-	if _, err := b.wrkRun(ctx, srv, b.opts.warmup); err != nil {
-		return 0, fmt.Errorf("calibration warm-up: %w", err)
-	}
-	sat, err := b.wrkRun(ctx, srv, b.opts.duration)
-	if err != nil {
-		return 0, fmt.Errorf("calibration: %w", err)
-	}
-	if err := srv.checkAlive(); err != nil {
-		return 0, err
-	}
-	if sat.RPS < 2 {
-		return 0, fmt.Errorf("calibration: the baseline served %.1f req/s", sat.RPS)
-	}
-	return sat.RPS / 2, nil
-}
+// latencyConfigs are measured at fixed shares of C4's throughput.
+var latencyConfigs = []string{"C1", "C2", "C3", "C4", "C5", "C6", "C7", "C7r"}
 
-// measure starts c, warms it up and takes its three measurements.
-func (b *bench) measure(ctx context.Context, c configuration, round int, refRate float64) (sample, error) {
-	tag := fmt.Sprintf("%s-r%d", c.name, round+1)
-	srv, err := c.start(ctx, b.e, tag)
-	if err != nil {
-		return sample{}, err
+func (b *bench) runLatency(ctx context.Context, res *results) error {
+	ref := res.c4Sat
+	if ref <= 0 {
+		return nil
 	}
-	defer b.e.procs.stop(srv.proc, 5*time.Second)
-
-	if _, err := b.wrkRun(ctx, srv, b.opts.warmup); err != nil {
-		return sample{}, fmt.Errorf("%s warm-up: %w", tag, err)
-	}
-	var s sample
-	if s.sat, err = b.wrkRun(ctx, srv, b.opts.duration); err != nil {
-		return sample{}, fmt.Errorf("%s throughput: %w", tag, err)
-	}
-	if err := srv.checkAlive(); err != nil {
-		return sample{}, err
-	}
-	b.logf("  %-8s saturation %9.0f req/s  p50 %s  p99 %s", c.name, s.sat.RPS, ms(us(s.sat.P50)), ms(us(s.sat.P99)))
-	if s.sat.RPS < 2 {
-		return sample{}, fmt.Errorf("%s served %.1f req/s: nothing to measure latency at", tag, s.sat.RPS)
-	}
-	if s.own, err = b.loadRun(ctx, srv, s.sat.RPS/2); err != nil {
-		return sample{}, fmt.Errorf("%s at half load: %w", tag, err)
-	}
-	b.logf("  %-8s at %9.0f req/s  p50 %s  p99 %s", c.name, s.own.Rate, ms(s.own.P50us), ms(s.own.P99us))
-	if s.ref, err = b.loadRun(ctx, srv, refRate); err != nil {
-		return sample{}, fmt.Errorf("%s at the reference rate: %w", tag, err)
-	}
-	b.logf("  %-8s at %9.0f req/s  p50 %s  p99 %s (reference rate)", c.name, s.ref.Rate, ms(s.ref.P50us), ms(s.ref.P99us))
-	if err := srv.checkAlive(); err != nil {
-		return sample{}, err
-	}
-	return s, nil
-}
-
-// runRounds calibrates, then measures every configuration once per round,
-// in a new random order each round so that drift of the machine (thermal,
-// neighbours) does not always favour the same configuration.
-func (b *bench) runRounds(ctx context.Context) (*results, error) {
-	b.logf("calibrating: baseline throughput for the reference rate")
-	ref, err := b.calibrate(ctx)
-	if err != nil {
-		return nil, err
-	}
-	b.logf("reference rate: %.0f req/s (half of the baseline's calibration throughput)", ref)
-	res := &results{refRate: ref, samples: map[string][]sample{}}
-	rng := rand.New(rand.NewPCG(uint64(b.opts.seed), 0x6372_6d67_6174_65))
-	for r := range b.opts.rounds {
-		perm := rng.Perm(len(configurations))
-		names := make([]string, len(perm))
-		for i, j := range perm {
-			names[i] = configurations[j].name
+	b.logf("latency at %v of C4's %.0f req/s", latencyShares, ref)
+	for _, id := range latencyConfigs {
+		c, ok := b.selected(id)
+		if !ok {
+			continue
 		}
-		res.order = append(res.order, names)
-		b.logf("round %d/%d: %v", r+1, b.opts.rounds, names)
-		for _, j := range perm {
-			c := configurations[j]
-			s, err := b.measure(ctx, c, r, ref)
+		s, err := c.start(ctx, b.e, strings.ReplaceAll(c.id, ".", "_")+"-latency", b.e.ecdsa)
+		if err != nil {
+			return err
+		}
+		if _, err := b.wrk(ctx, s, workloads["get2k"], b.opts.conns, b.opts.warmup, ""); err != nil {
+			b.e.stopServer(s)
+			return err
+		}
+		for _, share := range latencyShares {
+			r, err := b.loadRun(ctx, s, ref*share, b.opts.duration)
 			if err != nil {
-				return nil, err
+				b.e.stopServer(s)
+				return fmt.Errorf("%s at %.0f%%: %w", id, share*100, err)
 			}
-			res.samples[c.name] = append(res.samples[c.name], s)
+			b.logf("  %-5s at %3.0f%% (%6.0f req/s)  p50 %s  p99 %s  errors %d", id, share*100, r.Rate, fmtMs(r.P50us), fmtMs(r.P99us), r.Errors)
+			res.latency[id] = append(res.latency[id], loadPoint{share, r})
 		}
+		b.e.stopServer(s)
 	}
-	return res, nil
+	return nil
 }
 
-func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+// selected returns the configuration id if this run measures it.
+func (b *bench) selected(id string) (configuration, bool) {
+	c, ok := configByID(id)
+	if !ok {
+		return c, false
+	}
+	if len(b.opts.only) > 0 && !b.opts.only[id] {
+		return c, false
+	}
+	return c, true
+}
+
+func fmtMs(usv float64) string {
+	if math.IsNaN(usv) {
+		return "—"
+	}
+	return strconv.FormatFloat(usv/1000, 'f', 2, 64) + " ms"
+}

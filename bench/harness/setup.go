@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -16,25 +18,55 @@ import (
 )
 
 // env is what every run shares: the built binaries, the certificates, the
-// running upstream and the tools.
+// running upstream and identity provider, and the tools.
 type env struct {
-	root     string // repository root
-	path     string // the measured request target, e.g. /api/contacts/42
-	work     string // temporary folder: bin/, tls/, logs/, config files
-	bin      string
-	tlsDir   string
-	wrk      string
-	procs    *procs
-	caPool   *x509.CertPool
-	caFile   string
-	cert     string
-	key      string
-	upAddr   string // the upstream's plain-HTTP address
-	upstream *proc
+	root   string // repository root
+	work   string // temporary folder: bin/, tls/, logs/, www/, configurations
+	bin    string
+	tlsDir string
+	www    string
+	procs  *procs
+	// tools maps a command name to its path; versions lists what the
+	// report names.
+	tools    map[string]string
+	versions []string
 	goVer    string
-	wrkVer   string
-	started  time.Time
+
+	caFile    string
+	caPool    *x509.CertPool
+	ecdsa     certSet
+	rsa       certSet
+	sslConf   string // OpenSSL configuration that pins wrk to TLS 1.3 and X25519
+	postLua   string // wrk script of the POST workload
+	sutAddr   string // the one address every configuration under test listens on
+	upAddr    string // the upstream's plain-HTTP address
+	upstream  *proc
+	idpURL    string
+	idp       *proc
+	cookieKey string // oauth2-proxy's cookie secret
+	clientSec string // both relying parties' client secret at the IdP
+	secrets   map[string]string
 }
+
+// The benchmark's user at the identity provider: roles support (reads
+// contacts with the support view: redactions) and sales (may create
+// contacts).
+const (
+	benchUser     = "alice"
+	benchPassword = "bench-password-7d3f0a9c"
+	benchRoles    = "support,sales"
+)
+
+// browserHeaders are sent on every authenticated request and at sign-in,
+// so that the session's fingerprint (user agent, language, and the JA4
+// the gateway is told through trustedJA4Header) matches the load's.
+var browserHeaders = []string{
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
+	"Accept-Language: en-GB,en;q=0.8",
+	trustedJA4Header + ": t13d1516h2_8daaf6152771_02713d6af862",
+}
+
+const trustedJA4Header = "X-JA4"
 
 // findRoot returns the directory holding the module's go.mod, searching
 // upwards from the working directory.
@@ -56,45 +88,6 @@ func findRoot() (string, error) {
 	}
 }
 
-// ensureTools finds taskset and wrk, installing wrk from the distribution
-// when running as root.
-func ensureTools(ctx context.Context, e *env, logf func(string, ...any)) error {
-	if _, err := exec.LookPath("taskset"); err != nil {
-		return errors.New("taskset not found: install util-linux")
-	}
-	path, err := exec.LookPath("wrk")
-	if err != nil {
-		if os.Geteuid() != 0 {
-			return errors.New("wrk not found: install it with `sudo apt-get install -y wrk` (Debian/Ubuntu) and run again")
-		}
-		logf("wrk not found; installing it with apt-get")
-		if err := aptInstall(ctx, e, "wrk"); err != nil {
-			return fmt.Errorf("installing wrk: %w", err)
-		}
-		if path, err = exec.LookPath("wrk"); err != nil {
-			return errors.New("wrk still not found after apt-get install")
-		}
-	}
-	e.wrk = path
-	// wrk -v prints its version and usage, and exits with status 1.
-	out, _ := exec.CommandContext(ctx, path, "-v").CombinedOutput()
-	e.wrkVer, _, _ = strings.Cut(string(out), "\n")
-	e.wrkVer = strings.TrimSpace(strings.Split(e.wrkVer, "Copyright")[0])
-	return nil
-}
-
-func aptInstall(ctx context.Context, e *env, pkg string) error {
-	envv := []string{"DEBIAN_FRONTEND=noninteractive"}
-	if _, err := e.procs.run(ctx, 5*time.Minute, envv, "apt-get", "install", "-y", pkg); err == nil {
-		return nil
-	}
-	if _, err := e.procs.run(ctx, 5*time.Minute, envv, "apt-get", "update"); err != nil {
-		return err
-	}
-	_, err := e.procs.run(ctx, 5*time.Minute, envv, "apt-get", "install", "-y", pkg)
-	return err
-}
-
 // build compiles the gateway and the benchmark's programs into e.bin.
 func build(ctx context.Context, e *env) error {
 	gobin, err := exec.LookPath("go")
@@ -107,8 +100,80 @@ func build(ctx context.Context, e *env) error {
 	}
 	e.goVer = strings.TrimSpace(string(out))
 	_, err = e.procs.run(ctx, 10*time.Minute, nil, gobin, "build", "-C", e.root, "-o", e.bin+string(filepath.Separator),
-		"./cmd/crmgate", "./bench/cmd/upstream", "./bench/cmd/baseline", "./bench/cmd/load")
+		"./cmd/crmgate", "./bench/cmd/baseline", "./bench/cmd/load", "./bench/cmd/idp", "./bench/cmd/sessionmem", "./bench/cmd/rulescale")
 	return err
+}
+
+// prepare writes what every configuration shares: certificates, the
+// upstream's content, wrk's TLS settings and POST script, secrets.
+func prepare(e *env) error {
+	var err error
+	if e.caFile, e.ecdsa, e.rsa, err = makeCertSets(e.tlsDir); err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+	caPEM, err := os.ReadFile(e.caFile)
+	if err != nil {
+		return err
+	}
+	e.caPool = x509.NewCertPool()
+	e.caPool.AppendCertsFromPEM(caPEM)
+	if err := writeContent(e.www); err != nil {
+		return err
+	}
+	// wrk links OpenSSL, which reads this file through OPENSSL_CONF: the
+	// clients offer TLS 1.3 only, with X25519 only, like the Go clients.
+	e.sslConf = filepath.Join(e.work, "openssl-client.cnf")
+	ssl := "openssl_conf = default_conf\n[default_conf]\nssl_conf = ssl_sect\n[ssl_sect]\nsystem_default = system_default_sect\n[system_default_sect]\nMinProtocol = TLSv1.3\nGroups = X25519\n"
+	if err := os.WriteFile(e.sslConf, []byte(ssl), 0o644); err != nil {
+		return err
+	}
+	e.postLua = filepath.Join(e.work, "post.lua")
+	lua := fmt.Sprintf("wrk.method = \"POST\"\nwrk.body = %q\nwrk.headers[\"Content-Type\"] = \"application/json\"\n", postBody())
+	if err := os.WriteFile(e.postLua, []byte(lua), 0o644); err != nil {
+		return err
+	}
+	e.clientSec = randomHex(48)
+	e.secrets = map[string]string{}
+	for _, name := range []string{"session-key", "client-secret", "pepper", "redact-key", "audit-key"} {
+		v := randomHex(48)
+		switch name {
+		case "client-secret":
+			v = e.clientSec
+		case "audit-key":
+			v = ed25519PEM()
+		}
+		path := filepath.Join(e.work, "secret-"+name)
+		if err := os.WriteFile(path, []byte(v), 0o600); err != nil {
+			return err
+		}
+		e.secrets[name] = path
+	}
+	e.cookieKey = randomHex(16) // 32 characters: an AES-256 key for oauth2-proxy
+	e.sutAddr, err = freeAddr()
+	return err
+}
+
+// startIdP starts the development OpenID provider on the load CPU with
+// the benchmark user and the two relying parties (crmgate and
+// oauth2-proxy), both on the configurations' shared address.
+func startIdP(ctx context.Context, e *env) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	base := "https://localhost:" + port(e.sutAddr)
+	p, err := e.procs.start("idp", []string{"GOMAXPROCS=1"}, pinned(loadCPU, filepath.Join(e.bin, "idp"),
+		"-addr", addr, "-cert", e.ecdsa.cert, "-key", e.ecdsa.key,
+		"-user", benchUser+":"+benchPassword+":"+benchRoles,
+		"-client", "crmgate:"+e.clientSec+":"+base+"/.crmgate/callback",
+		"-client", "oauth2-proxy:"+e.clientSec+":"+base+"/oauth2/callback")...)
+	if err != nil {
+		return err
+	}
+	e.idpURL = "https://localhost:" + port(addr)
+	return waitReady(ctx, p, 20*time.Second, func(ctx context.Context) error {
+		return getOK(ctx, e.caPool, e.idpURL+"/.well-known/openid-configuration", nil)
+	})
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
@@ -157,97 +222,61 @@ func waitReady(ctx context.Context, p *proc, timeout time.Duration, check func(c
 	}
 }
 
-// getOK returns nil if GET url answers 200. HTTPS URLs are verified against
-// pool.
-func getOK(ctx context.Context, pool *x509.CertPool, url, header string) error {
-	tr := &http.Transport{
-		Proxy:             nil,
-		TLSClientConfig:   &tls.Config{RootCAs: pool},
-		DisableKeepAlives: true,
-	}
+// clientTLS is the TLS configuration of the harness's own Go clients:
+// the same TLS 1.3 and X25519 as wrk and the load generator.
+func clientTLS(pool *x509.CertPool) *tls.Config {
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13, CurvePreferences: []tls.CurveID{tls.X25519}, NextProtos: []string{"http/1.1"}}
+}
+
+// probe sends one request and returns its status. HTTPS URLs are verified
+// against pool.
+func probe(ctx context.Context, pool *x509.CertPool, method, url string, headers []string) (int, error) {
+	tr := &http.Transport{Proxy: nil, TLSClientConfig: clientTLS(pool), DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	var body *strings.Reader
+	if method == http.MethodPost {
+		body = strings.NewReader(postBody())
+	} else {
+		body = strings.NewReader("")
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if name, value, ok := strings.Cut(header, ":"); ok {
-		req.Header.Set(name, strings.TrimSpace(value))
+	req.Header.Set("Accept", "application/json")
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
 	}
-	res, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return err
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, res.Status)
-	}
-	return nil
-}
-
-// startUpstream starts the sample CRM on CPU 1, where it stays for the
-// whole run.
-func startUpstream(ctx context.Context, e *env) error {
-	addr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	p, err := e.procs.start("upstream", []string{"GOMAXPROCS=1"},
-		pinned(loadCPU, filepath.Join(e.bin, "upstream"), "-addr", addr)...)
-	if err != nil {
-		return err
-	}
-	if err := waitReady(ctx, p, 20*time.Second, func(ctx context.Context) error {
-		return getOK(ctx, nil, "http://"+addr+"/healthz", "")
-	}); err != nil {
-		return err
-	}
-	e.upAddr, e.upstream = addr, p
-	return nil
-}
-
-// makeCerts has crmgate create its development CA and leaf certificate:
-// it starts the gateway once with the benchmark's configuration, waits
-// until it serves, and stops it. The same files then serve every
-// configuration, so all three present the same certificate.
-func makeCerts(ctx context.Context, e *env) error {
-	srv, err := startCrmgate(ctx, e, "crmgate-certs")
-	if err != nil {
-		return fmt.Errorf("creating the development CA with crmgate: %w", err)
-	}
-	defer e.procs.stop(srv.proc, 5*time.Second)
-
-	e.caFile = filepath.Join(e.tlsDir, "ca.pem")
-	e.cert = filepath.Join(e.tlsDir, "cert.pem")
-	e.key = filepath.Join(e.tlsDir, "key.pem")
-	pem, err := os.ReadFile(e.caFile)
-	if err != nil {
-		return fmt.Errorf("development CA: %w", err)
-	}
-	e.caPool = x509.NewCertPool()
-	if !e.caPool.AppendCertsFromPEM(pem) {
-		return fmt.Errorf("%s: no PEM certificate", e.caFile)
-	}
-	pair, err := tls.LoadX509KeyPair(e.cert, e.key)
-	if err != nil {
-		return fmt.Errorf("development leaf certificate: %w", err)
-	}
-	leaf, err := x509.ParseCertificate(pair.Certificate[0])
-	if err != nil {
-		return err
-	}
-	inter := x509.NewCertPool()
-	for _, c := range pair.Certificate[1:] {
-		if ic, err := x509.ParseCertificate(c); err == nil {
-			inter.AddCert(ic)
+	for _, h := range headers {
+		if name, value, ok := strings.Cut(h, ":"); ok {
+			req.Header.Set(name, strings.TrimSpace(value))
 		}
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: "localhost", Roots: e.caPool, Intermediates: inter}); err != nil {
-		return fmt.Errorf("%s does not verify for localhost against %s: %w", e.cert, e.caFile, err)
+	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Do(req)
+	if err != nil {
+		return 0, err
 	}
-	// The gateway serves the measured URL through the upstream: the whole
-	// chain works before anything is measured.
-	if err := getOK(ctx, e.caPool, srv.url, srv.header); err != nil {
-		return fmt.Errorf("crmgate with the benchmark configuration: %w", err)
+	res.Body.Close()
+	return res.StatusCode, nil
+}
+
+// getOK returns nil if GET url answers 200.
+func getOK(ctx context.Context, pool *x509.CertPool, url string, headers []string) error {
+	st, err := probe(ctx, pool, http.MethodGet, url, headers)
+	if err != nil {
+		return err
+	}
+	if st != http.StatusOK {
+		return fmt.Errorf("GET %s: %d", url, st)
 	}
 	return nil
+}
+
+// ed25519PEM returns a new Ed25519 private key as PKCS#8 PEM: the audit
+// trail's checkpoint signing key.
+func ed25519PEM() string {
+	_, k, _ := ed25519.GenerateKey(nil)
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }

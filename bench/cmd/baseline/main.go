@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"syscall"
 	"time"
@@ -41,6 +42,7 @@ func run() error {
 	upstream := flag.String("upstream", "http://127.0.0.1:8081", "upstream base URL (loopback)")
 	certFile := flag.String("cert", "", "PEM certificate chain")
 	keyFile := flag.String("key", "", "PEM private key")
+	metricsAddr := flag.String("metrics", "", "plain-HTTP address (loopback) of /metrics with the allocation counter the harness reads; empty: off")
 	flag.Parse()
 
 	if err := loopback.Check(*addr); err != nil {
@@ -79,6 +81,12 @@ func run() error {
 		return err
 	}
 
+	if *metricsAddr != "" {
+		if err := serveMetrics(*metricsAddr); err != nil {
+			return err
+		}
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
@@ -95,6 +103,26 @@ func run() error {
 		err = nil
 	}
 	return err
+}
+
+// serveMetrics serves go_memstats_mallocs_total on addr, in the
+// Prometheus text form the other Go servers of the benchmark use, so
+// that the harness counts allocations per request the same way for all.
+func serveMetrics(addr string) error {
+	if err := loopback.Check(addr); err != nil {
+		return fmt.Errorf("-metrics: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		s := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}}
+		metrics.Read(s)
+		fmt.Fprintf(w, "go_memstats_mallocs_total %d\n", s[0].Value.Uint64())
+	})
+	go func() { _ = http.Serve(ln, h) }()
+	return nil
 }
 
 // newTransport is a keep-alive transport sized so that every client

@@ -55,12 +55,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	drain := fs.Duration("drain", 5*time.Second, "how long queued requests may still be answered after the schedule ends")
 	tick := fs.Duration("tick", 50*time.Microsecond, "shortest pacing period: faster schedules are handed out in batches of this length")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
-	header := fs.String("header", "", `one more request header, "Name: value" (e.g. an API key)`)
+	var headers headerFlag
+	fs.Var(&headers, "header", `one more request header, "Name: value" (e.g. an API key or a cookie); repeatable, and a User-Agent given here replaces the generator's`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 
-	p, err := newPlan(*rawURL, *caFile, *header)
+	p, err := newPlan(*rawURL, *caFile, headers)
 	if err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 // newPlan checks the target and prepares what every connection shares: the
 // dial address, the TLS configuration and the request bytes.
-func newPlan(rawURL, caFile, header string) (plan, error) {
+func newPlan(rawURL, caFile string, headers []string) (plan, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return plan{}, fmt.Errorf("-url %q: need an https URL", rawURL)
@@ -121,24 +122,42 @@ func newPlan(rawURL, caFile, header string) (plan, error) {
 		return plan{}, fmt.Errorf("-cacert %s: no PEM certificates", caFile)
 	}
 	target := u.RequestURI()
-	extra := ""
-	if header != "" {
+	extra, ua := "", "User-Agent: crmgate-bench-load\r\n"
+	for _, header := range headers {
+		if header == "" {
+			continue
+		}
 		name, value, ok := strings.Cut(header, ":")
 		if !ok || strings.ContainsAny(header, "\r\n") || strings.TrimSpace(name) != name || name == "" {
 			return plan{}, fmt.Errorf("-header %q: want \"Name: value\"", header)
 		}
-		extra = name + ": " + strings.TrimSpace(value) + "\r\n"
+		line := name + ": " + strings.TrimSpace(value) + "\r\n"
+		if strings.EqualFold(name, "User-Agent") {
+			ua = line
+			continue
+		}
+		extra += line
 	}
-	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: crmgate-bench-load\r\nAccept: application/json\r\n%s\r\n", target, u.Host, extra)
+	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\n%sAccept: application/json\r\n%s\r\n", target, u.Host, ua, extra)
 	return plan{
 		addr: net.JoinHostPort(dialHost, port),
 		tls: &tls.Config{
-			RootCAs:            roots,
-			ServerName:         host,
-			NextProtos:         []string{"http/1.1"},
-			MinVersion:         tls.VersionTLS12,
+			RootCAs:    roots,
+			ServerName: host,
+			NextProtos: []string{"http/1.1"},
+			// Every client of the benchmark speaks TLS 1.3 with X25519 only,
+			// so that all servers do the same key exchange whatever they
+			// would prefer (Go's own default is the hybrid X25519MLKEM768).
+			MinVersion:         tls.VersionTLS13,
+			CurvePreferences:   []tls.CurveID{tls.X25519},
 			ClientSessionCache: tls.NewLRUClientSessionCache(64),
 		},
 		request: []byte(req),
 	}, nil
 }
+
+// headerFlag collects the repeatable -header flag.
+type headerFlag []string
+
+func (h *headerFlag) String() string     { return strings.Join(*h, ", ") }
+func (h *headerFlag) Set(v string) error { *h = append(*h, v); return nil }

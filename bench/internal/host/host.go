@@ -53,3 +53,31 @@ func Kernel() string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// FlagSummary returns the CPU flags that matter to TLS and copying
+// (AES-NI, PCLMULQDQ, AVX2, AVX-512F, SHA, ADX, BMI2) that the CPU has,
+// from /proc/cpuinfo; "" when it cannot tell.
+func FlagSummary() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	var have map[string]bool
+	for line := range strings.SplitSeq(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.TrimSpace(k) == "flags" {
+			have = map[string]bool{}
+			for _, f := range strings.Fields(v) {
+				have[f] = true
+			}
+			break
+		}
+	}
+	var out []string
+	for _, f := range []string{"aes", "pclmulqdq", "avx2", "avx512f", "sha_ni", "adx", "bmi2"} {
+		if have[f] {
+			out = append(out, f)
+		}
+	}
+	return strings.Join(out, " ")
+}
