@@ -27,6 +27,14 @@ const (
 	ReloadWatch = "watch"
 	// ReloadOff loads the folder once, at start-up.
 	ReloadOff = "off"
+
+	// ReuseOn reuses a decision for an identical input within the same
+	// second of request time (see reuse.go); ReuseOff evaluates every
+	// request.
+	ReuseOn  = "on"
+	ReuseOff = "off"
+	// DefaultReuseEntries is how many decisions a set keeps per second.
+	DefaultReuseEntries = 4096
 )
 
 // DefaultHeaders are the request headers a policy sees when Config.Headers
@@ -55,15 +63,17 @@ var secretHeaders = []string{"authorization", "cookie", "proxy-authorization", "
 // evaluation deadline and hot reload. A set comes from a folder (Dir) or
 // from a signed OPA bundle (Bundle), never both.
 type Config struct {
-	Dir         string        `yaml:"dir" jsonschema_description:"Folder of the policy set: every .rego, .json, .yaml and .yml file below it (hidden files and folders are skipped). *_test.rego files are the set's tests: they must pass before a set takes effect and are never enforced. Default policies, unless bundle is set: a set comes from dir or from bundle, not both."`
-	Bundle      *BundleConfig `yaml:"bundle" jsonschema_description:"Load the policy set from a signed OPA bundle (a .tar.gz file or an https URL) instead of dir; its signature is verified before anything in it is used (see docs/policy.md#bundles)."`
-	Entrypoint  string        `yaml:"entrypoint" jsonschema_description:"Rule that decides routes which name no policy of their own, e.g. data.crmgate.authz.decision (the default). It must evaluate to a decision object."`
-	EvalTimeout time.Duration `yaml:"eval_timeout" jsonschema_description:"Longest evaluation of one decision; a slower policy is a deny (policy_timeout). Default 50ms."`
-	Headers     []string      `yaml:"headers" jsonschema_description:"Request headers (case-insensitive) that the policy sees in input.request.headers, lower-cased. Default accept, accept-language, content-length, content-type, origin, referer, sec-fetch-dest, sec-fetch-mode, sec-fetch-site, user-agent, x-requested-with. Set to [] for none. Headers carrying credentials (authorization, cookie, proxy-authorization, x-api-key) are refused."`
-	Reload      string        `yaml:"reload" jsonschema_description:"watch (default): recompile the folder when a file in it changes (a bundle file: when it is replaced; a bundle URL: every bundle.poll_interval), and switch to the new set only if it compiles and its tests pass; off: load once at start-up."`
-	Debounce    time.Duration `yaml:"debounce" jsonschema_description:"Quiet time after the last file change (of the folder or the bundle file) before a reload starts, so that a multi-file change is compiled once. Default 200ms."`
-	TestTimeout time.Duration `yaml:"test_timeout" jsonschema_description:"Longest run of a set's own tests (*_test.rego) before it may take effect; a slower run rejects the set. Default 30s."`
-	Shadow      *ShadowConfig `yaml:"shadow" jsonschema_description:"Shadow mode: a candidate policy set (a folder) decides every request too, off the request path and without enforcing anything; each disagreement with the active set is counted and logged with both decisions (see docs/policy.md#shadow-mode). Absent: no shadow mode."`
+	Dir          string        `yaml:"dir" jsonschema_description:"Folder of the policy set: every .rego, .json, .yaml and .yml file below it (hidden files and folders are skipped). *_test.rego files are the set's tests: they must pass before a set takes effect and are never enforced. Default policies, unless bundle is set: a set comes from dir or from bundle, not both."`
+	Bundle       *BundleConfig `yaml:"bundle" jsonschema_description:"Load the policy set from a signed OPA bundle (a .tar.gz file or an https URL) instead of dir; its signature is verified before anything in it is used (see docs/policy.md#bundles)."`
+	Entrypoint   string        `yaml:"entrypoint" jsonschema_description:"Rule that decides routes which name no policy of their own, e.g. data.crmgate.authz.decision (the default). It must evaluate to a decision object."`
+	EvalTimeout  time.Duration `yaml:"eval_timeout" jsonschema_description:"Longest evaluation of one decision; a slower policy is a deny (policy_timeout). Default 50ms."`
+	Headers      []string      `yaml:"headers" jsonschema_description:"Request headers (case-insensitive) that the policy sees in input.request.headers, lower-cased. Default accept, accept-language, content-length, content-type, origin, referer, sec-fetch-dest, sec-fetch-mode, sec-fetch-site, user-agent, x-requested-with. Set to [] for none. Headers carrying credentials (authorization, cookie, proxy-authorization, x-api-key) are refused."`
+	Reload       string        `yaml:"reload" jsonschema_description:"watch (default): recompile the folder when a file in it changes (a bundle file: when it is replaced; a bundle URL: every bundle.poll_interval), and switch to the new set only if it compiles and its tests pass; off: load once at start-up."`
+	Debounce     time.Duration `yaml:"debounce" jsonschema_description:"Quiet time after the last file change (of the folder or the bundle file) before a reload starts, so that a multi-file change is compiled once. Default 200ms."`
+	TestTimeout  time.Duration `yaml:"test_timeout" jsonschema_description:"Longest run of a set's own tests (*_test.rego) before it may take effect; a slower run rejects the set. Default 30s."`
+	Reuse        string        `yaml:"reuse" jsonschema_description:"on (default): a request whose policy input equals an earlier request's in every field but the request id, within the same second of request time, gets the earlier decision without another evaluation (never for a set that calls a non-deterministic built-in such as time.now_ns or rand.intn; see docs/policy.md#decision-reuse); off: every request is evaluated."`
+	ReuseEntries int           `yaml:"reuse_entries" jsonschema_description:"Most decisions kept for reuse within one second. Default 4096."`
+	Shadow       *ShadowConfig `yaml:"shadow" jsonschema_description:"Shadow mode: a candidate policy set (a folder) decides every request too, off the request path and without enforcing anything; each disagreement with the active set is counted and logged with both decisions (see docs/policy.md#shadow-mode). Absent: no shadow mode."`
 }
 
 // Defaults fills unset fields with their defaults.
@@ -92,6 +102,12 @@ func (c *Config) Defaults() {
 	}
 	if c.TestTimeout == 0 {
 		c.TestTimeout = DefaultTestTimeout
+	}
+	if c.Reuse == "" {
+		c.Reuse = ReuseOn
+	}
+	if c.ReuseEntries == 0 {
+		c.ReuseEntries = DefaultReuseEntries
 	}
 	if c.Shadow != nil {
 		c.Shadow.Defaults()
@@ -141,6 +157,14 @@ func (c Config) Validate() error {
 	case ReloadWatch, ReloadOff:
 	default:
 		add("reload", "%q is not allowed (watch, off)", c.Reload)
+	}
+	switch c.Reuse {
+	case ReuseOn, ReuseOff:
+	default:
+		add("reuse", "%q is not allowed (on, off)", c.Reuse)
+	}
+	if c.ReuseEntries < 1 || c.ReuseEntries > 1<<20 {
+		add("reuse_entries", "must be between 1 and 1048576, got %d", c.ReuseEntries)
 	}
 	if c.Debounce < 0 {
 		add("debounce", "must not be negative, got %s", c.Debounce)

@@ -25,13 +25,15 @@ func TestConfigDefaults(t *testing.T) {
 	var c Config
 	c.Defaults()
 	want := Config{
-		Dir:         "policies",
-		Entrypoint:  "data.crmgate.authz.decision",
-		EvalTimeout: 50 * time.Millisecond,
-		Headers:     DefaultHeaders,
-		Reload:      ReloadWatch,
-		Debounce:    200 * time.Millisecond,
-		TestTimeout: 30 * time.Second,
+		Dir:          "policies",
+		Entrypoint:   "data.crmgate.authz.decision",
+		EvalTimeout:  50 * time.Millisecond,
+		Headers:      DefaultHeaders,
+		Reload:       ReloadWatch,
+		Debounce:     200 * time.Millisecond,
+		TestTimeout:  30 * time.Second,
+		Reuse:        ReuseOn,
+		ReuseEntries: DefaultReuseEntries,
 	}
 	if diff := cmp.Diff(c, want); diff != "" {
 		t.Errorf("Defaults() (-got +want):\n%s", diff)

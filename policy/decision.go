@@ -1,6 +1,9 @@
 package policy
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Reasons of the denies the engine itself decides, when no valid decision
 // came from the policy. Decision.Reason holds one of them and
@@ -102,6 +105,13 @@ type Decision struct {
 	Error string `json:"error,omitempty"`
 	// Elapsed is how long the evaluation took.
 	Elapsed time.Duration `json:"-"`
+	// Reused says that the decision is an identical input's of the same
+	// second, not evaluated again (see Config.Reuse).
+	Reused bool `json:"-"`
+	// Memo is shared by every reuse of one evaluated decision, for what
+	// its consumer derives from it once (the gateway's compiled
+	// redactions); nil on a failed decision.
+	Memo *Memo `json:"-"`
 }
 
 // Failed reports whether the engine denied because the policy gave no
@@ -150,3 +160,14 @@ type Audit struct {
 	Durability string   `json:"durability,omitempty"`
 	Tags       []string `json:"tags,omitempty"`
 }
+
+// Memo holds one value derived from a decision, shared by the decision's
+// reuses. It is safe for concurrent use; Store must always be given the
+// same concrete type.
+type Memo struct{ v atomic.Value }
+
+// Load returns the stored value, or nil.
+func (m *Memo) Load() any { return m.v.Load() }
+
+// Store keeps v.
+func (m *Memo) Store(v any) { m.v.Store(v) }

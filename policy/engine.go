@@ -82,6 +82,7 @@ type Engine struct {
 	inputs   *InputBuilder
 	onReload func(ReloadEvent)
 	reloads  *prometheus.CounterVec
+	reused   *prometheus.CounterVec
 	// read returns the current content of the configured source: the
 	// folder (ReadSource) or the bundle (bundleLoader).
 	read func(ctx context.Context) (*Source, error)
@@ -103,6 +104,10 @@ func New(cfg Config, o Options) (*Engine, error) {
 		log:      o.Logger,
 		inputs:   NewInputBuilder(cfg.Headers, o.Now),
 		onReload: o.OnReload,
+		reused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crmgate_policy_decision_reuse_total",
+			Help: "Decisions of sets that allow reuse, by result: hit (an identical input's decision of the same second was reused), miss (evaluated).",
+		}, []string{"result"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crmgate_policy_reload_total",
 			Help: "Attempts to load the policy folder or bundle, by result: success, unchanged, read_error, compile_error, test_failure.",
@@ -122,9 +127,13 @@ func New(cfg Config, o Options) (*Engine, error) {
 	for _, r := range []string{ReloadSuccess, ReloadUnchanged, ReloadReadError, ReloadCompileError, ReloadTestFailure} {
 		e.reloads.WithLabelValues(r)
 	}
+	e.reused.WithLabelValues(reuseHit)
+	e.reused.WithLabelValues(reuseMiss)
 	if o.Registerer != nil {
-		if err := o.Registerer.Register(e.reloads); err != nil {
-			return nil, fmt.Errorf("policy metrics: %w", err)
+		for _, c := range []prometheus.Collector{e.reloads, e.reused} {
+			if err := o.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("policy metrics: %w", err)
+			}
 		}
 	}
 	return e, nil
@@ -206,6 +215,13 @@ func (e *Engine) reload(ctx context.Context) ReloadEvent {
 		ev.Result, ev.Err = ReloadTestFailure, &TestFailedError{Dir: src.Dir, Report: rep}
 		return ev
 	}
+	if e.cfg.Reuse == ReuseOn {
+		if len(set.nondet) > 0 {
+			e.log.Info("policy decisions are not reused", "reason", reuseNote(set.nondet))
+		} else {
+			set.reuse = newReuse(e.cfg.ReuseEntries)
+		}
+	}
 	e.active.Store(set)
 	ev.Result = ReloadSuccess
 	return ev
@@ -277,5 +293,31 @@ func (e *Engine) Decide(ctx context.Context, in *Input, entrypoint string) Decis
 		d.Entrypoint = entrypoint
 		return d
 	}
-	return s.Decide(ctx, in, entrypoint, e.cfg.EvalTimeout)
+	if s.reuse == nil || in == nil || in.err != nil {
+		return s.Decide(ctx, in, entrypoint, e.cfg.EvalTimeout)
+	}
+	start := time.Now()
+	var k reuseKey
+	if !keyOf(in, entrypoint, &k) {
+		return s.Decide(ctx, in, entrypoint, e.cfg.EvalTimeout)
+	}
+	sec := in.Request.Time.Unix()
+	if d, ok := s.reuse.get(&k, sec); ok {
+		e.reused.WithLabelValues(reuseHit).Inc()
+		d.Elapsed = time.Since(start)
+		d.Reused = true
+		return d
+	}
+	e.reused.WithLabelValues(reuseMiss).Inc()
+	d := s.Decide(ctx, in, entrypoint, e.cfg.EvalTimeout)
+	if !d.Failed() {
+		s.reuse.put(&k, sec, d)
+	}
+	return d
 }
+
+// Labels of crmgate_policy_decision_reuse_total.
+const (
+	reuseHit  = "hit"
+	reuseMiss = "miss"
+)

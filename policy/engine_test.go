@@ -101,6 +101,10 @@ func TestDecideValid(t *testing.T) {
 			tt.want.Revision = e.Revision()
 			tt.want.Entrypoint = "data.fixture.decision"
 			d.Elapsed = 0
+			if d.Memo == nil {
+				t.Errorf("Decide(%s): a valid decision has no memo", tt.route)
+			}
+			d.Memo = nil
 			if diff := cmp.Diff(d, tt.want); diff != "" {
 				t.Errorf("Decide(%s) (-got +want):\n%s", tt.route, diff)
 			}

@@ -7,6 +7,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -34,7 +35,8 @@ type Input struct {
 	// Session is nil (null) when the caller has no browser session.
 	Session *SessionInput `json:"session"`
 
-	// value is the OPA form of the fields above, made by the builder.
+	// value is the OPA form of the fields above, made once by Value.
+	once  sync.Once
 	value ast.Value
 	// err says why the builder could not represent the request; a
 	// decision on the input is then a deny.
@@ -134,7 +136,10 @@ type UserAgentInput struct {
 
 // Err reports why the input could not be built faithfully (wrapping
 // ErrInputInvalid), or nil.
-func (in *Input) Err() error { return in.err }
+func (in *Input) Err() error {
+	_, err := in.Value()
+	return err
+}
 
 // InputBuilder turns requests into Inputs. It is safe for concurrent use.
 type InputBuilder struct {
@@ -252,12 +257,7 @@ func (b *InputBuilder) Build(s *scope.Scope, r *http.Request) *Input {
 		}
 	}
 
-	v, err := in.convert()
-	if err != nil {
-		in.err = err
-		return in
-	}
-	in.value = v
+	// The OPA value is made on first use: a reused decision needs none.
 	return in
 }
 

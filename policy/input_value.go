@@ -15,13 +15,15 @@ import (
 // an error wrapping ErrInputInvalid when the input cannot be represented
 // faithfully.
 func (in *Input) Value() (ast.Value, error) {
+	in.once.Do(func() {
+		if in.err == nil {
+			in.value, in.err = in.convert()
+		}
+	})
 	if in.err != nil {
 		return nil, in.err
 	}
-	if in.value != nil {
-		return in.value, nil
-	}
-	return in.convert()
+	return in.value, nil
 }
 
 // Keys of the input's objects. Terms are immutable once made, so these are

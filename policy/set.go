@@ -46,6 +46,12 @@ type Set struct {
 	entrypoints []string
 	// asked are the entrypoints the engine asked for, as spelt.
 	asked []string
+	// nondet are the non-deterministic built-ins the enforced modules
+	// call; a set with any is never reused.
+	nondet []string
+	// reuse keeps decisions for identical inputs; nil: none are kept.
+	// The engine sets it before the set becomes active.
+	reuse *reuse
 }
 
 // CompileError is a policy set that does not compile: parse errors, type
@@ -196,6 +202,7 @@ func Compile(ctx context.Context, src *Source, entrypoints []string) (*Set, erro
 		store:    store,
 		modules:  modules,
 		queries:  make(map[string]*rego.PreparedEvalQuery, 2*len(entrypoints)),
+		nondet:   nondeterministic(enforced),
 	}
 	for _, ep := range entrypoints {
 		ref := ast.MustParseRef(ep)
@@ -315,5 +322,6 @@ func (s *Set) decide(ctx context.Context, in *Input, entrypoint string, timeout 
 	if err != nil {
 		return deny(ReasonDecisionInvalid, err)
 	}
+	d.Memo = &Memo{}
 	return d
 }

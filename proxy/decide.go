@@ -67,7 +67,7 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 	var tr *redact.Program
 	if allow && (len(d.Redact) > 0 || len(d.Filter) > 0) {
 		var err error
-		if tr, err = g.compileTransform(d, s.Method); err != nil {
+		if tr, err = g.transformOf(d, s.Method); err != nil {
 			allow, reason = false, err.Error()
 		}
 	}

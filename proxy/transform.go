@@ -48,6 +48,30 @@ func (g *Gateway) compileTransform(d policy.Decision, method string) (*redact.Pr
 	return p, nil
 }
 
+// compiledTransform is a decision's compiled transform, kept in its Memo
+// so that the decision's reuses (policy.Config.Reuse) do not compile it
+// again.
+type compiledTransform struct {
+	g      *Gateway
+	method string
+	prog   *redact.Program
+	err    error
+}
+
+// transformOf is compileTransform, once per evaluated decision.
+func (g *Gateway) transformOf(d policy.Decision, method string) (*redact.Program, error) {
+	if d.Memo != nil {
+		if c, ok := d.Memo.Load().(*compiledTransform); ok && c.g == g && c.method == method {
+			return c.prog, c.err
+		}
+	}
+	p, err := g.compileTransform(d, method)
+	if d.Memo != nil {
+		d.Memo.Store(&compiledTransform{g: g, method: method, prog: p, err: err})
+	}
+	return p, err
+}
+
 // prepareTransformRequest asks the upstream for what the transform can
 // read: a whole body (no Range: a part is not a JSON text), without a
 // content coding, and never a bodiless 304 that would confirm a copy the
