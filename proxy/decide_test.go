@@ -251,4 +251,3 @@ func BenchmarkPolicyPipeline(b *testing.B) {
 		})
 	}
 }
-
