@@ -726,3 +726,64 @@ func BenchmarkProxyHeaderRead(b *testing.B) {
 		})
 	}
 }
+
+// memConn is a connection whose peer has already sent b, for measuring the
+// header's CPU cost without the network's.
+type memConn struct {
+	net.Conn
+	r    bytes.Reader
+	peer net.Addr
+}
+
+func (c *memConn) Read(p []byte) (int, error)      { return c.r.Read(p) }
+func (c *memConn) RemoteAddr() net.Addr            { return c.peer }
+func (c *memConn) LocalAddr() net.Addr             { return &net.TCPAddr{} }
+func (c *memConn) SetReadDeadline(time.Time) error { return nil }
+func (c *memConn) SetDeadline(time.Time) error     { return nil }
+func (c *memConn) Close() error                    { return nil }
+
+// BenchmarkProxyHeaderAdmit is the CPU cost of admit alone: wrapping the
+// connection, reading and validating the header, and the first read after
+// it.
+func BenchmarkProxyHeaderAdmit(b *testing.B) {
+	for _, bc := range []struct {
+		name, src string
+		header    []byte
+	}{
+		{"direct", otherIP, nil},
+		{"proxy-v1", balancerIP, header(b, 1, "203.0.113.9:51000")},
+		{"proxy-v2", balancerIP, header(b, 2, "203.0.113.9:51000")},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			m, _ := newMetrics(nil)
+			p := newProxyProtocol(ProxyProtocolConfig{From: []string{balancerIP}, HeaderTimeout: 5 * time.Second}, slog.New(slog.DiscardHandler), m)
+			peer := &net.TCPAddr{IP: net.ParseIP(bc.src), Port: 40000}
+			stream := append(append([]byte{}, bc.header...), 0x16, 0x03, 0x01)
+			c := &memConn{peer: peer}
+			ln := p.wrap(&oneConnListener{c: c})
+			buf := make([]byte, 3)
+			deadline := time.Now().Add(time.Hour)
+			b.ReportAllocs()
+			for b.Loop() {
+				c.r.Reset(stream)
+				raw, err := ln.Accept()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !p.admit(raw.(*proxyproto.Conn), deadline) {
+					b.Fatal("refused")
+				}
+				if _, err := io.ReadFull(raw, buf); err != nil || buf[0] != 0x16 {
+					b.Fatalf("read after the header: %x %v", buf, err)
+				}
+			}
+		})
+	}
+}
+
+// oneConnListener accepts the same connection every time.
+type oneConnListener struct{ c net.Conn }
+
+func (l *oneConnListener) Accept() (net.Conn, error) { return l.c, nil }
+func (l *oneConnListener) Close() error              { return nil }
+func (l *oneConnListener) Addr() net.Addr            { return &net.TCPAddr{} }
