@@ -51,7 +51,7 @@ type ServerConfig struct {
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout" jsonschema_description:"How long a graceful shutdown waits for requests in flight. Default 20s."`
 	MaxHeaderBytes    int           `yaml:"max_header_bytes" jsonschema_description:"Largest request head (request line and headers) in bytes. Default 65536."`
 	MaxBodyBytes      int64         `yaml:"max_body_bytes" jsonschema_description:"Largest request body in bytes unless a route says otherwise. Default 10485760 (10 MiB)."`
-	TrustedProxies    []string      `yaml:"trusted_proxies" jsonschema_description:"CIDRs of proxies in front of the gateway whose X-Forwarded-For and request id headers are believed. Empty: the socket peer is the client."`
+	TrustedProxies    []string      `yaml:"trusted_proxies" jsonschema_description:"CIDRs of proxies in front of the gateway whose X-Forwarded-For and request id headers are believed. Empty: the socket peer is the client (behind a proxy_protocol balancer, the client its header names)."`
 	RequestIDHeader   string        `yaml:"request_id_header" jsonschema_description:"Header carrying the request id (accepted from trusted proxies, always sent upstream and to the client). Default X-Request-Id."`
 	// ProxyProtocol is the PROXY protocol of L4 load balancers on the
 	// HTTPS listener; its zero value is off.
