@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -150,22 +151,29 @@ func validateProxyHeader(h *proxyproto.Header) error {
 }
 
 // admit reads c's PROXY header before any of its TLS: within deadline (the
-// handshake's) and, from a balancer, within the header timeout. It reports
-// whether the connection may go on to its handshake; the caller closes a
-// refused one. A refusal at the header is counted by reason and logged; a
-// direct client that fails before sending anything fails its handshake
-// and is counted as such.
-func (p *proxyProtocol) admit(c *proxyproto.Conn, deadline time.Time) bool {
+// handshake's) and, from a balancer, within the header timeout; until ctx
+// ends (shutdown). It reports whether the connection may go on to its
+// handshake; the caller closes a refused one. A refusal at the header is
+// counted by reason and logged; a direct client that fails before sending
+// anything fails its handshake and is counted as such.
+func (p *proxyProtocol) admit(ctx context.Context, c *proxyproto.Conn, deadline time.Time) bool {
 	fromBalancer := c.ProxyHeaderPolicy == proxyproto.REQUIRE
 	if fromBalancer {
 		_ = c.SetReadDeadline(earliest(time.Now().Add(p.timeout), deadline))
 	}
+	// Shutdown waits for handshakes in progress; it must not wait for a
+	// header that has not come.
+	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
 	// The library reads the header on a connection's first use and returns
 	// its error from every read; a read of nothing runs it without taking
 	// any of the TLS bytes that follow.
 	_, err := c.Read(nil)
+	stop()
 	if fromBalancer {
 		_ = c.SetReadDeadline(deadline)
+	}
+	if ctx.Err() != nil {
+		return false
 	}
 	if err == nil {
 		if h := c.ProxyHeader(); h != nil {

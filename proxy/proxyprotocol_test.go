@@ -692,7 +692,7 @@ func BenchmarkProxyHeaderRead(b *testing.B) {
 					if err != nil {
 						return
 					}
-					if pc, ok := c.(*proxyproto.Conn); ok && !p.admit(pc, time.Now().Add(5*time.Second)) {
+					if pc, ok := c.(*proxyproto.Conn); ok && !p.admit(context.Background(), pc, time.Now().Add(5*time.Second)) {
 						c.Close()
 						continue
 					}
@@ -763,6 +763,7 @@ func BenchmarkProxyHeaderAdmit(b *testing.B) {
 			ln := p.wrap(&oneConnListener{c: c})
 			buf := make([]byte, 3)
 			deadline := time.Now().Add(time.Hour)
+			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
 				c.r.Reset(stream)
@@ -770,7 +771,7 @@ func BenchmarkProxyHeaderAdmit(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if !p.admit(raw.(*proxyproto.Conn), deadline) {
+				if !p.admit(ctx, raw.(*proxyproto.Conn), deadline) {
 					b.Fatal("refused")
 				}
 				if _, err := io.ReadFull(raw, buf); err != nil || buf[0] != 0x16 {
@@ -787,3 +788,31 @@ type oneConnListener struct{ c net.Conn }
 func (l *oneConnListener) Accept() (net.Conn, error) { return l.c, nil }
 func (l *oneConnListener) Close() error              { return nil }
 func (l *oneConnListener) Addr() net.Addr            { return &net.TCPAddr{} }
+
+// Shutdown does not wait for a header that has not come, neither from a
+// balancer nor from a direct client (which may take up to handshake_timeout
+// to show it sends none).
+func TestProxyProtocolShutdown(t *testing.T) {
+	r := startPP(t, echoUpstream(t).URL, func(c *Config) {
+		c.Server.ProxyProtocol.HeaderTimeout = 10 * time.Second
+		c.Server.HandshakeTimeout = 10 * time.Second
+	}, Deps{})
+	for _, src := range []string{balancerIP, otherIP} {
+		r.mustDial(t, src)
+	}
+	time.Sleep(200 * time.Millisecond) // both accepted and waiting
+	start := time.Now()
+	r.rs.cancel()
+	select {
+	case <-r.rs.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("server still waiting for PROXY headers 5s after shutdown began")
+	}
+	r.rs.done <- nil // for the cleanup
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("shutdown took %s with connections waiting for a header, want well under the 10s timeouts", d)
+	}
+	if m := r.metrics(t); m[refusedSeries(refusedMalformed)]+m[refusedSeries(refusedTimeout)]+m[refusedSeries(refusedMissing)] != 0 {
+		t.Errorf("shutdown counted as refusals: %v", m)
+	}
+}

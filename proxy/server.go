@@ -306,7 +306,7 @@ func (s *Server) handshake(raw net.Conn) {
 	defer s.hellos.Delete(raw)
 	deadline := time.Now().Add(s.cfg.Server.HandshakeTimeout)
 	_ = raw.SetDeadline(deadline)
-	if pc, ok := raw.(*proxyproto.Conn); ok && !s.pp.admit(pc, deadline) {
+	if pc, ok := raw.(*proxyproto.Conn); ok && !s.pp.admit(s.ctx, pc, deadline) {
 		s.metrics.conns.Dec()
 		raw.Close()
 		return
