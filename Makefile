@@ -20,9 +20,10 @@ test: test-deps vet
 	$(GO) test -race -count=1 -timeout 25m ./...
 
 # Debian packages whose programs the tests run for real, each named like its
-# command: redis-server (stores and rate limits on loopback) and chromium
-# (headless browser tests, see internal/chrometest).
-TEST_PKGS := redis-server chromium
+# command: redis-server (stores and rate limits on loopback), chromium
+# (headless browser tests, see internal/chrometest) and haproxy (the PROXY
+# protocol balancer of e2e/proxyprotocol_test.go).
+TEST_PKGS := redis-server chromium haproxy
 
 test-deps:
 	@$(GO) mod download

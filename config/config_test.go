@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -90,6 +91,9 @@ func TestLoadValid(t *testing.T) {
 	}
 	if f.Routes[0].RedactUntransformable != "block" || f.Routes[2].RedactUntransformable != "pass" {
 		t.Errorf("redact_untransformable %q %q", f.Routes[0].RedactUntransformable, f.Routes[2].RedactUntransformable)
+	}
+	if pp := f.Server.ProxyProtocol; !pp.Enabled() || len(pp.From) != 2 || pp.HeaderTimeout != 5*time.Second {
+		t.Errorf("server.proxy_protocol = %+v, want two balancers and the default header_timeout", pp)
 	}
 	if f.Routes[0].Auth != "required" || f.Routes[1].Auth != "none" {
 		t.Errorf("route auth modes %q %q", f.Routes[0].Auth, f.Routes[1].Auth)

@@ -51,8 +51,11 @@ type ServerConfig struct {
 	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout" jsonschema_description:"How long a graceful shutdown waits for requests in flight. Default 20s."`
 	MaxHeaderBytes    int           `yaml:"max_header_bytes" jsonschema_description:"Largest request head (request line and headers) in bytes. Default 65536."`
 	MaxBodyBytes      int64         `yaml:"max_body_bytes" jsonschema_description:"Largest request body in bytes unless a route says otherwise. Default 10485760 (10 MiB)."`
-	TrustedProxies    []string      `yaml:"trusted_proxies" jsonschema_description:"CIDRs of proxies in front of the gateway whose X-Forwarded-For and request id headers are believed. Empty: the socket peer is the client."`
+	TrustedProxies    []string      `yaml:"trusted_proxies" jsonschema_description:"CIDRs of proxies in front of the gateway whose X-Forwarded-For and request id headers are believed. Empty: the socket peer is the client (behind a proxy_protocol balancer, the client its header names)."`
 	RequestIDHeader   string        `yaml:"request_id_header" jsonschema_description:"Header carrying the request id (accepted from trusted proxies, always sent upstream and to the client). Default X-Request-Id."`
+	// ProxyProtocol is the PROXY protocol of L4 load balancers on the
+	// HTTPS listener; its zero value is off.
+	ProxyProtocol ProxyProtocolConfig `yaml:"proxy_protocol" jsonschema_description:"The PROXY protocol (v1 and v2) on the HTTPS listener, for L4 load balancers in TCP passthrough mode (HAProxy send-proxy-v2, cloud network load balancers) that tell the gateway the client's address ahead of the TLS handshake. Absent: off, the socket peer is the client (or X-Forwarded-For from trusted_proxies)."`
 }
 
 // HeadersConfig is the header hygiene of the gateway.
@@ -180,6 +183,7 @@ func (c *Config) Defaults() {
 	if s.RequestIDHeader == "" {
 		s.RequestIDHeader = "X-Request-Id"
 	}
+	s.ProxyProtocol.Defaults()
 	h := &c.Headers
 	if h.Identity == nil {
 		h.Identity = []string{"X-CRM-User", "X-CRM-Roles", "X-CRM-Email", "X-CRM-Assertion"}
@@ -301,6 +305,7 @@ func (c *Config) Validate() error {
 	if !tokenRe.MatchString(s.RequestIDHeader) {
 		add("server.request_id_header", "%q is not a header name", s.RequestIDHeader)
 	}
+	errs = append(errs, fielderr.Prefix("server.proxy_protocol", s.ProxyProtocol.Validate()))
 
 	for i, h := range c.Headers.Identity {
 		if !tokenRe.MatchString(h) {

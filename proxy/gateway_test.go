@@ -52,7 +52,7 @@ func testGateway(t *testing.T, upstreamURL string, mod func(*Config)) *Gateway {
 
 // testGatewayWith builds a gateway with deps; without an authenticator,
 // routes that do not say otherwise are public (auth: none).
-func testGatewayWith(t *testing.T, upstreamURL string, mod func(*Config), d Deps) *Gateway {
+func testGatewayWith(t testing.TB, upstreamURL string, mod func(*Config), d Deps) *Gateway {
 	t.Helper()
 	c := Config{
 		Upstreams: map[string]UpstreamConfig{"crm": {URL: upstreamURL}},

@@ -19,6 +19,9 @@ type metrics struct {
 	redactResponses *prometheus.CounterVec
 	redactValues    prometheus.Counter
 	redactRows      *prometheus.CounterVec
+	// The PROXY protocol's series (server.proxy_protocol).
+	proxyHeaders *prometheus.CounterVec
+	proxyRefused *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -55,11 +58,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		redactRows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crmgate_redact_rows_total", Help: "Rows of filtered arrays in responses, by what the filters did (kept, dropped).",
 		}, []string{"row"}),
+		proxyHeaders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crmgate_proxy_protocol_headers_total",
+			Help: "PROXY protocol headers accepted from load balancers, by version (1, 2) and command (proxy: a client's address; local: the balancer's own connection).",
+		}, []string{"version", "command"}),
+		proxyRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crmgate_proxy_protocol_refused_total",
+			Help: "Connections refused at their PROXY protocol header, by reason (untrusted_source, missing_header, malformed, timeout).",
+		}, []string{"reason"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.rejected, m.upstream, m.handshakes, m.conns, m.inflight, m.redactResponses, m.redactValues, m.redactRows} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.rejected, m.upstream, m.handshakes, m.conns, m.inflight, m.redactResponses, m.redactValues, m.redactRows, m.proxyHeaders, m.proxyRefused} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pires/go-proxyproto"
 	"golang.org/x/net/http2"
 
 	"github.com/crmgate/crmgate/i18n"
@@ -51,7 +52,9 @@ func connInfoFrom(ctx context.Context) *connInfo {
 // Server runs the client-facing listeners. It terminates TLS itself so that
 // it sees every ClientHello (for fingerprinting) and can put the HTTP/1
 // framing guard between TLS and Go's HTTP/1 parser; HTTP/2 connections go to
-// the HTTP/2 server directly.
+// the HTTP/2 server directly. With server.proxy_protocol, the PROXY header
+// of a load balancer is read before TLS, and its client address is the
+// connection's remote address from then on.
 type Server struct {
 	cfg       Config
 	log       *slog.Logger
@@ -59,6 +62,8 @@ type Server struct {
 	challenge func(http.Handler) http.Handler
 	tls       *tls.Config
 	metrics   *metrics
+	// pp reads the PROXY protocol header of load balancers; nil: off.
+	pp *proxyProtocol
 
 	h1       *http.Server
 	h2       *http2.Server
@@ -78,6 +83,7 @@ type Server struct {
 // challenges are answered (nil: none). Nothing listens before Listen.
 func (g *Gateway) NewServer(tlsConf *tls.Config, challenge func(http.Handler) http.Handler) *Server {
 	s := &Server{cfg: g.cfg, log: g.log, handler: g, challenge: challenge, metrics: g.metrics}
+	s.pp = newProxyProtocol(g.cfg.Server.ProxyProtocol, g.log, g.metrics)
 	if s.challenge == nil {
 		s.challenge = func(h http.Handler) http.Handler { return h }
 	}
@@ -148,6 +154,10 @@ func (s *Server) Listen() error {
 			return fmt.Errorf("listen.https: %w", err)
 		}
 		s.ln = ln
+	}
+	if _, wrapped := s.ln.(*proxyproto.Listener); s.pp != nil && !wrapped {
+		// Before TLS: the handshake reads the stream after the header.
+		s.ln = s.pp.wrap(s.ln)
 	}
 	ln := s.ln
 	if s.redirect != nil {
@@ -294,7 +304,13 @@ func (s *Server) acceptLoop() error {
 func (s *Server) handshake(raw net.Conn) {
 	defer s.handshakes.done()
 	defer s.hellos.Delete(raw)
-	_ = raw.SetDeadline(time.Now().Add(s.cfg.Server.HandshakeTimeout))
+	deadline := time.Now().Add(s.cfg.Server.HandshakeTimeout)
+	_ = raw.SetDeadline(deadline)
+	if pc, ok := raw.(*proxyproto.Conn); ok && !s.pp.admit(s.ctx, pc, deadline) {
+		s.metrics.conns.Dec()
+		raw.Close()
+		return
+	}
 	tc := tls.Server(raw, s.tls)
 	if err := tc.HandshakeContext(s.ctx); err != nil {
 		s.metrics.handshakes.WithLabelValues("error", "").Inc()

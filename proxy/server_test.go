@@ -23,7 +23,7 @@ import (
 
 // testCert returns a self-signed certificate for localhost and a pool
 // trusting it.
-func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+func testCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -55,14 +55,20 @@ type runningServer struct {
 
 func startServer(t *testing.T, upstreamURL string, mod func(*Config)) *runningServer {
 	t.Helper()
-	g := testGateway(t, upstreamURL, func(c *Config) {
+	return startServerWith(t, upstreamURL, mod, Deps{})
+}
+
+// startServerWith is startServer with the gateway's dependencies.
+func startServerWith(t testing.TB, upstreamURL string, mod func(*Config), d Deps) *runningServer {
+	t.Helper()
+	g := testGatewayWith(t, upstreamURL, func(c *Config) {
 		c.Listen.HTTPS = "127.0.0.1:0"
 		c.Listen.HTTP = "127.0.0.1:0"
 		c.Server.ShutdownTimeout = 5 * time.Second
 		if mod != nil {
 			mod(c)
 		}
-	})
+	}, d)
 	cert, pool := testCert(t)
 	srv := g.NewServer(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil)
 	if err := srv.Listen(); err != nil {

@@ -50,7 +50,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("crmgate started", "version", version, "https", gw.server.Addr().String(), "admin", gw.admin.Addr().String(), "config", *path)
+	attrs := []any{"version", version, "https", gw.server.Addr().String(), "admin", gw.admin.Addr().String(), "config", *path}
+	if pp := f.Server.ProxyProtocol; pp.Enabled() {
+		// Operators see at once whose PROXY headers are believed.
+		attrs = append(attrs, "proxy_protocol_from", pp.From)
+	}
+	log.Info("crmgate started", attrs...)
 	return gw.wait()
 }
 
