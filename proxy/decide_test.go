@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -204,12 +205,14 @@ func TestPolicyShadowDecisionLogAndRevision(t *testing.T) {
 
 // BenchmarkPolicyPipeline is BenchmarkIdentifiedPipeline's identified
 // request with the shipped CRM policy deciding it (alice, sales, reads a
-// contact; the decision carries the sales view's redactions), against the
+// 2 KB contact of hers; the decision carries the sales view's redactions
+// and owner filter, applied to the response), against the
 // same route without a policy stage, in the same run.
 func BenchmarkPolicyPipeline(b *testing.B) {
+	rec := record2KB("alice")
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"id":42,"name":"Ada","owner":"alice","email":"ada@example.com","ssn":"123-45-6789","credit_card":"4111111111111111"}`))
+		_, _ = io.WriteString(w, rec)
 	}))
 	b.Cleanup(up.Close)
 	cfg := policy.Config{Dir: "../policies", Reload: "off", EvalTimeout: 5 * time.Second}

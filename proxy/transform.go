@@ -153,6 +153,7 @@ func (g *Gateway) transformResponse(res *http.Response, s *scope.Scope, f *forwa
 	r := f.transform.NewReader(body)
 	if err := r.Prefetch(); err != nil {
 		fillRedaction(rd, r.Stats(), f.redactions)
+		r.Release()
 		return g.refuseResponse(s, rd, err)
 	}
 	// res.Body stays the upstream's: ReverseProxy closes it.
@@ -212,6 +213,7 @@ func (b *transformBody) Close() error {
 		m.redactValues.Add(float64(n))
 		m.redactRows.WithLabelValues("kept").Add(float64(st.RowsKept))
 		m.redactRows.WithLabelValues("dropped").Add(float64(st.RowsDropped))
+		b.r.Release()
 	}
 	return b.up.Close()
 }

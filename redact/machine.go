@@ -100,7 +100,7 @@ type machine struct {
 
 func (m *machine) init(p *Program) {
 	m.p = p
-	m.out = make([]byte, 0, 4096)
+	m.out = getBuf()[:0]
 	m.stack = make([]frame, 0, 16)
 	m.seen = make([]bool, len(p.filters))
 	m.unseen = len(p.filters)

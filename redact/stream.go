@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"sync"
 )
 
 // Stats say what a transform did, for the audit event.
@@ -229,7 +230,7 @@ func (r *Reader) Prefetch() error {
 
 func (r *Reader) fill() {
 	if r.buf == nil {
-		r.buf = make([]byte, 4<<10)
+		r.buf = getBuf()
 	}
 	n, err := r.src.Read(r.buf)
 	if n > 0 {
@@ -248,6 +249,36 @@ func (r *Reader) fill() {
 	case err != nil:
 		r.m.fail(err)
 	}
+}
+
+// Release hands the Reader's buffers back for other Readers to use. The
+// Reader must not be used after it; Stats may still be read before.
+func (r *Reader) Release() {
+	putBuf(r.buf)
+	putBuf(r.m.out)
+	r.buf, r.m.out = nil, nil
+	r.m.err = errReleased
+}
+
+// errReleased is the error of a Reader used after Release.
+var errReleased = errors.New("redact: reader used after Release")
+
+// bufs holds 4 KiB buffers for Readers: a response's input and output
+// buffers, so that a small body costs no allocation of them. A buffer
+// that grew past chunkBytes for a large body is left to the collector.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
+
+func getBuf() []byte {
+	b := *bufs.Get().(*[]byte)
+	return b[:cap(b)]
+}
+
+func putBuf(b []byte) {
+	if cap(b) < 4<<10 || cap(b) > chunkBytes {
+		return
+	}
+	b = b[:cap(b)]
+	bufs.Put(&b)
 }
 
 // Close closes the source when it is an io.Closer.

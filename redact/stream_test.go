@@ -135,3 +135,34 @@ func TestConcurrentTransforms(t *testing.T) {
 		}
 	}
 }
+
+// Released buffers go to the next Reader: nothing of one response shows
+// in another's output, a released Reader reads nothing more, and Stats
+// read before Release stay right.
+func TestReaderRelease(t *testing.T) {
+	p, err := Compile([]Rule{{Path: "$..ssn", Action: ActionRemove}}, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := `{"ssn":"078-05-1120","notes":"` + strings.Repeat("confidential ", 250) + `"}`
+	r := p.NewReader(strings.NewReader(secret))
+	if _, err := io.ReadAll(r); err != nil {
+		t.Fatal(err)
+	}
+	st := r.Stats()
+	r.Release()
+	if n, err := r.Read(make([]byte, 10)); n != 0 || err == nil {
+		t.Errorf("Read after Release = %d, %v", n, err)
+	}
+	if st.Redacted[0] != 1 {
+		t.Errorf("Stats before Release = %+v", st)
+	}
+	for range 50 {
+		r := p.NewReader(strings.NewReader(`{"a":1}`))
+		out, err := io.ReadAll(r)
+		r.Release()
+		if err != nil || string(out) != `{"a":1}` {
+			t.Fatalf("a later response = %q, %v", out, err)
+		}
+	}
+}
