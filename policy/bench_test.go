@@ -85,7 +85,7 @@ func reportLatency(b *testing.B, d []time.Duration) {
 // BenchmarkDecide measures one decision of the shipped policies on an
 // input already built, over the mix.
 func BenchmarkDecide(b *testing.B) {
-	e := shippedEngine(b)
+	e := evalEngine(b)
 	mix := benchMix()
 	ins := make([]*Input, len(mix))
 	for i, m := range mix {
@@ -112,7 +112,7 @@ func BenchmarkDecide(b *testing.B) {
 
 // BenchmarkDecideParallel is BenchmarkDecide from every CPU at once.
 func BenchmarkDecideParallel(b *testing.B) {
-	e := shippedEngine(b)
+	e := evalEngine(b)
 	mix := benchMix()
 	ins := make([]*Input, len(mix))
 	for i, m := range mix {
@@ -132,7 +132,7 @@ func BenchmarkDecideParallel(b *testing.B) {
 // BenchmarkInput measures building the input of a request, conversion to
 // OPA's values included.
 func BenchmarkInput(b *testing.B) {
-	e := shippedEngine(b)
+	e := evalEngine(b)
 	mix := benchMix()
 	lat := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
@@ -153,7 +153,7 @@ func BenchmarkInput(b *testing.B) {
 // BenchmarkInputAndDecide is what the gateway does per request: build the
 // input, then decide.
 func BenchmarkInputAndDecide(b *testing.B) {
-	e := shippedEngine(b)
+	e := evalEngine(b)
 	mix := benchMix()
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
@@ -178,7 +178,9 @@ func BenchmarkInputAndDecide(b *testing.B) {
 func BenchmarkDecideMinimal(b *testing.B) {
 	dir := b.TempDir()
 	writeFiles(b, dir, map[string]string{"p.rego": "package p\n\ndecision := {\"allow\": input.subject.kind == \"user\", \"reason\": \"minimal\"}\n"})
-	e := newEngine(b, testConfig(dir, "data.p.decision"), Options{})
+	cfg := testConfig(dir, "data.p.decision")
+	cfg.Reuse = ReuseOff
+	e := newEngine(b, cfg, Options{})
 	mix := benchMix()
 	ins := make([]*Input, len(mix))
 	for i, m := range mix {
@@ -195,4 +197,14 @@ func BenchmarkDecideMinimal(b *testing.B) {
 	}
 	b.StopTimer()
 	reportLatency(b, lat)
+}
+
+// evalEngine is shippedEngine without decision reuse: the benchmarks
+// measure evaluation (BenchmarkDecideReused measures reuse).
+func evalEngine(b *testing.B) *Engine {
+	b.Helper()
+	cfg := testConfig(shippedDir, "")
+	cfg.EvalTimeout = 5 * time.Second
+	cfg.Reuse = ReuseOff
+	return newEngine(b, cfg, Options{})
 }

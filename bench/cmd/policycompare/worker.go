@@ -122,10 +122,13 @@ func runWorkerCommand(ctx context.Context, args []string, stdout io.Writer) erro
 const evalTimeout = 10 * time.Second
 
 // loadEngine loads the policy folder with the engine crmgate embeds, at
-// its defaults but for evalTimeout. Load also runs the folder's tests, as
+// its defaults but for evalTimeout and decision reuse. Load also runs the folder's tests, as
 // the gateway does.
 func loadEngine(ctx context.Context, dir string) (*policy.Engine, error) {
-	cfg := policy.Config{Dir: dir, Reload: policy.ReloadOff, EvalTimeout: evalTimeout}
+	// Reuse off: every decision is an evaluation, as every request to
+	// the OPA server is; the gateway's reuse of an identical input's
+	// decision is measured end to end, not here.
+	cfg := policy.Config{Dir: dir, Reload: policy.ReloadOff, EvalTimeout: evalTimeout, Reuse: policy.ReuseOff}
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
