@@ -58,6 +58,21 @@ type Remote struct {
 	// down is set while the server cannot be asked, so that an outage
 	// is logged when it starts and when it ends, not once per request.
 	down atomic.Bool
+	// status is the last change of down, for Status.
+	status atomic.Pointer[RemoteStatus]
+	now    func() time.Time
+}
+
+// RemoteStatus says whether the OPA server answers, for the admin
+// dashboard.
+type RemoteStatus struct {
+	// Failing is true from a decision the server could not give
+	// (ReasonUnavailable, ReasonTimeout) until it answers again.
+	Failing bool
+	// Since is when Failing last changed (or Start ran).
+	Since time.Time
+	// Err is what the failure was; empty while the server answers.
+	Err string
 }
 
 // remoteState is what Start prepares: immutable once stored.
@@ -95,6 +110,10 @@ func NewRemote(cfg Config, o Options, ro RemoteOptions) (*Remote, error) {
 		transport: ro.Transport,
 		metrics:   newDecisionMetrics(ModeServer),
 		location:  strings.TrimSuffix(cfg.Server.URL, "/"),
+		now:       o.Now,
+	}
+	if r.now == nil {
+		r.now = time.Now
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -137,12 +156,24 @@ func (r *Remote) Start(ctx context.Context, entrypoints ...string) error {
 	defer cancel()
 	if err := r.Ready(pctx); err != nil {
 		r.down.Store(true)
+		r.status.Store(&RemoteStatus{Failing: true, Since: r.now(), Err: err.Error()})
 		r.log.LogAttrs(ctx, slog.LevelWarn, "policy server not answering yet; every request is denied (policy_unavailable) until it does",
 			slog.String("server", r.location), slog.String("err", err.Error()))
 		return nil
 	}
+	r.down.Store(false)
+	r.status.Store(&RemoteStatus{Since: r.now()})
 	r.log.LogAttrs(ctx, slog.LevelInfo, "policy server answers", slog.String("server", r.location))
 	return nil
+}
+
+// Status says whether the server answers decisions, as the last ones
+// found; the zero value before Start.
+func (r *Remote) Status() RemoteStatus {
+	if st := r.status.Load(); st != nil {
+		return *st
+	}
+	return RemoteStatus{}
 }
 
 // Close closes the kept-alive connections.
@@ -217,13 +248,15 @@ func (r *Remote) track(ctx context.Context, d *Decision) {
 	switch {
 	case d.Reason == ReasonUnavailable || d.Reason == ReasonTimeout:
 		if !r.down.Swap(true) {
+			r.status.Store(&RemoteStatus{Failing: true, Since: r.now(), Err: d.Reason + ": " + d.Error})
 			r.log.LogAttrs(ctx, slog.LevelError, "policy server failing; requests are denied until it answers",
 				slog.String("server", r.location), slog.String("reason", d.Reason), slog.String("err", d.Error))
 		}
-	case d.Reason == ReasonCanceled || d.Reason == ReasonInputInvalid || d.Reason == ReasonUnknownEntrypoint:
+	case d.Reason == ReasonCanceled || d.Reason == ReasonInputInvalid || d.Reason == ReasonUnknownEntrypoint || d.Reason == ReasonNotLoaded:
 		// Nothing learnt about the server.
 	default:
 		if r.down.Swap(false) {
+			r.status.Store(&RemoteStatus{Since: r.now()})
 			r.log.LogAttrs(ctx, slog.LevelInfo, "policy server answers again", slog.String("server", r.location))
 		}
 	}

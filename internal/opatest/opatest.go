@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,6 +75,9 @@ type Options struct {
 	// Socket makes the server listen on a Unix socket instead of a
 	// loopback port.
 	Socket bool
+	// URL, if set, is where to listen instead of a new port or socket:
+	// the URL of a server stopped before, to start it again.
+	URL string
 	// Args are further flags of `opa run`, e.g. --authentication=token.
 	Args []string
 }
@@ -89,6 +93,7 @@ type Server struct {
 	Base string
 
 	cmd    *exec.Cmd
+	socket string // the socket's path, for Socket
 	out    *syncBuffer
 	exited chan struct{}
 	stop   sync.Once
@@ -101,14 +106,18 @@ func Start(t testing.TB, o Options) *Server {
 	bin := Binary(t)
 	s := &Server{out: &syncBuffer{}, exited: make(chan struct{})}
 	var addr string
-	if o.Socket {
-		// A socket path has at most 107 bytes: not below t.TempDir().
-		dir, err := os.MkdirTemp("", "opa")
-		if err != nil {
-			t.Fatal(err)
+	if sock, ok := strings.CutPrefix(o.URL, "unix://"); ok || (o.Socket && o.URL == "") {
+		if !ok {
+			// A socket path has at most 107 bytes: not below
+			// t.TempDir().
+			dir, err := os.MkdirTemp("", "opa")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			sock = filepath.Join(dir, "opa.sock")
 		}
-		t.Cleanup(func() { os.RemoveAll(dir) })
-		sock := filepath.Join(dir, "opa.sock")
+		s.socket = sock
 		addr = "unix://" + sock
 		s.URL = addr
 		s.Base = "http://opa"
@@ -116,12 +125,15 @@ func Start(t testing.TB, o Options) *Server {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		}}}
 	} else {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+		addr = strings.TrimPrefix(o.URL, "http://")
+		if addr == "" {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+			l.Close()
 		}
-		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
-		l.Close()
 		s.URL = "http://" + addr
 		s.Base = s.URL
 		s.Client = &http.Client{Transport: &http.Transport{}}
@@ -184,6 +196,11 @@ func (s *Server) Stop() {
 		_ = s.cmd.Process.Kill()
 		<-s.exited
 		s.Client.CloseIdleConnections()
+		if s.socket != "" {
+			// Killed, the server left its socket behind; the next one
+			// on the same path needs it gone.
+			_ = os.Remove(s.socket)
+		}
 	})
 }
 
