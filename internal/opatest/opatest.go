@@ -34,9 +34,10 @@ var binary struct {
 }
 
 // Binary returns the opa command of the version go.mod requires, built
-// at the first call of the process (minutes the very first time on a
-// machine, then found in the Go build cache's folder). A failure fails
-// the test: tests that compare with a real server do not skip silently.
+// at the first call of the process unless `make test-deps` built it
+// already (minutes the very first time on a machine, then found in the
+// Go build cache's folder). A failure fails the test: tests that compare
+// with a real server do not skip silently.
 func Binary(t testing.TB) string {
 	t.Helper()
 	binary.once.Do(func() {
@@ -61,7 +62,7 @@ func Binary(t testing.TB) string {
 		binary.path, binary.err = opabin.Ensure(ctx, version, nil)
 	})
 	if binary.err != nil {
-		t.Fatalf("the opa command for these tests: %v (set %s to an opa binary of the embedded version to use one you have)", binary.err, EnvBinary)
+		t.Fatalf("the opa command for these tests: %v (`make test-deps` builds it; or set %s to an opa binary of the embedded version)", binary.err, EnvBinary)
 	}
 	return binary.path
 }
