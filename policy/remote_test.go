@@ -98,6 +98,7 @@ func TestRemoteAnswers(t *testing.T) {
 		{"allow as a number", 200, `{"result": {"allow": 1}}`, failed(ReasonDecisionInvalid)},
 		// Attack: readers disagree on which of two values counts.
 		{"allow twice", 200, `{"result": {"allow": false, "allow": true}}`, failed(ReasonDecisionInvalid)},
+		{"allow twice, once escaped", 200, `{"result": {"allow": false, "\u0061llow": true}}`, failed(ReasonDecisionInvalid)},
 		{"result twice", 200, `{"result": {"allow": false}, "result": {"allow": true}}`, failed(ReasonDecisionInvalid)},
 		// Attack: a misspelt field silently ignored would leak what it hides.
 		{"unknown field", 200, `{"result": {"allow": true, "redacts": [{"path": "$..ssn", "action": "remove"}]}}`, failed(ReasonDecisionInvalid)},
