@@ -557,19 +557,30 @@ func TestRemoteOutageLogAndMetrics(t *testing.T) {
 	for range 3 {
 		r.Decide(context.Background(), aliceInput(r), "")
 	}
+	if st := r.Status(); !st.Failing || !strings.Contains(st.Err, "503") {
+		t.Errorf("Status while failing = %+v", st)
+	}
 	up.Store(true)
 	for range 2 {
+		r.Decide(context.Background(), aliceInput(r), "")
+	}
+	if st := r.Status(); st.Failing || st.Err != "" {
+		t.Errorf("Status while answering = %+v", st)
+	}
+	// Down again after answering: one line for the whole outage.
+	up.Store(false)
+	for range 3 {
 		r.Decide(context.Background(), aliceInput(r), "")
 	}
 	mu.Lock()
 	out := logs.String()
 	mu.Unlock()
-	for msg, want := range map[string]int{"policy server not answering yet": 1, "policy server failing": 0, "policy server answers again": 1} {
+	for msg, want := range map[string]int{"policy server not answering yet": 1, "policy server failing": 1, "policy server answers again": 1} {
 		if n := strings.Count(out, msg); n != want {
 			t.Errorf("%q logged %d times, want %d:\n%s", msg, n, want, out)
 		}
 	}
-	for result, want := range map[string]float64{ReasonUnavailable: 3, ResultAllow: 2, ReasonTimeout: 0} {
+	for result, want := range map[string]float64{ReasonUnavailable: 6, ResultAllow: 2, ReasonTimeout: 0} {
 		if got := decisionCount(t, reg, ModeServer, result); got != want {
 			t.Errorf("crmgate_policy_decisions_total{mode=server,result=%s} = %v, want %v", result, got, want)
 		}
@@ -660,5 +671,28 @@ func TestAppendJSONRoundTrip(t *testing.T) {
 	}
 	if back.Compare(iv) != 0 {
 		t.Errorf("round trip:\n%s\nwant\n%s", back, iv)
+	}
+}
+
+// Embedded decisions are counted in the same series, mode embedded.
+func TestDecisionMetricsEmbedded(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cfg := testConfig(shippedDir, "")
+	cfg.EvalTimeout = 5 * time.Second
+	e := newEngine(t, cfg, Options{Registerer: reg})
+	subs := demoSubjects()
+	for _, tt := range []struct{ who, route, path string }{
+		{"alice", "contacts.list", "/api/contacts"},
+		{"alice", "invoices.list", "/api/invoices"},
+		{"anonymous", "whoami", "/api/whoami"},
+	} {
+		s := demoScope("GET", tt.route, tt.path, subs[tt.who])
+		e.Decide(context.Background(), e.Input(s, httptest.NewRequest("GET", tt.path, nil)), "")
+	}
+	e.Decide(context.Background(), nil, "")
+	for result, want := range map[string]float64{ResultAllow: 2, ResultDeny: 1, ReasonInputInvalid: 1, ReasonTimeout: 0} {
+		if got := decisionCount(t, reg, ModeEmbedded, result); got != want {
+			t.Errorf("crmgate_policy_decisions_total{mode=embedded,result=%s} = %v, want %v", result, got, want)
+		}
 	}
 }
