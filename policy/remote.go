@@ -44,7 +44,8 @@ type Remote struct {
 	srv    ServerConfig
 	log    *slog.Logger
 	inputs *InputBuilder
-	// transport, when set by Options, replaces the one built by Start.
+	// transport, when set by RemoteOptions, replaces the one Start
+	// builds.
 	transport http.RoundTripper
 	metrics   *decisionMetrics
 	// location names the server in logs and revisions, without
@@ -81,15 +82,16 @@ type remoteState struct {
 	// base is the URL every path is appended to: the configured one,
 	// or http://opa for a Unix socket.
 	base string
-	// urls maps every prepared entrypoint, as spelt and canonical, to
-	// its Data API URL with dataQuery.
+	// urls maps every prepared entrypoint, as the configuration spells
+	// it (which is how routes ask), to its Data API URL with dataQuery.
 	urls map[string]string
 }
 
 // RemoteOptions are Remote's collaborators besides Options.
 type RemoteOptions struct {
 	// Transport, if set, carries the requests instead of the keep-alive
-	// transport Start builds from the configuration (tests).
+	// transport Start would build from the configuration (whose TLS,
+	// pool and socket settings then do not apply). Nil: build it.
 	Transport http.RoundTripper
 }
 
@@ -245,14 +247,17 @@ func (r *Remote) Decide(ctx context.Context, in *Input, entrypoint string) Decis
 // track logs the start and the end of an outage: a failure to reach the
 // server (or a timeout) once, then the first decision it answers again.
 func (r *Remote) track(ctx context.Context, d *Decision) {
+	// A policy's own reason may read like one of the engine's: only a
+	// deny the engine made (Failed) says anything about the server.
+	failed := d.Failed()
 	switch {
-	case d.Reason == ReasonUnavailable || d.Reason == ReasonTimeout:
+	case failed && (d.Reason == ReasonUnavailable || d.Reason == ReasonTimeout):
 		if !r.down.Swap(true) {
 			r.status.Store(&RemoteStatus{Failing: true, Since: r.now(), Err: d.Reason + ": " + d.Error})
 			r.log.LogAttrs(ctx, slog.LevelError, "policy server failing; requests are denied until it answers",
 				slog.String("server", r.location), slog.String("reason", d.Reason), slog.String("err", d.Error))
 		}
-	case d.Reason == ReasonCanceled || d.Reason == ReasonInputInvalid || d.Reason == ReasonUnknownEntrypoint || d.Reason == ReasonNotLoaded:
+	case failed && (d.Reason == ReasonCanceled || d.Reason == ReasonInputInvalid || d.Reason == ReasonUnknownEntrypoint || d.Reason == ReasonNotLoaded):
 		// Nothing learnt about the server.
 	default:
 		if r.down.Swap(false) {

@@ -100,7 +100,8 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 	case !allow && d.StepUp != nil:
 		return g.stepUp(w, r, s, d, false)
 	}
-	if !allow && d.Reason == policy.ReasonUnavailable {
+	// Failed: a policy's own reason may read "policy_unavailable" too.
+	if !allow && d.Failed() && d.Reason == policy.ReasonUnavailable {
 		// The OPA server could not be asked: nothing is decided about
 		// the caller, so the answer says "try again", not "forbidden".
 		g.metrics.rejected.WithLabelValues("policy_unavailable").Inc()

@@ -104,6 +104,8 @@ func TestPolicyServerFailsClosed(t *testing.T) {
 			_, _ = io.WriteString(w, `{"result": {"allow": false, "allow": true}}`)
 		case "/html/v1/data/crmgate/authz/decision":
 			_, _ = io.WriteString(w, `<html>allow</html>`)
+		case "/reason/v1/data/crmgate/authz/decision":
+			_, _ = io.WriteString(w, `{"result": {"allow": false, "reason": "policy_unavailable"}}`)
 		case "/huge/v1/data/crmgate/authz/decision":
 			_, _ = io.WriteString(w, `{"result": {"allow": true, "reason": "`+strings.Repeat("x", 2<<20)+`"}}`)
 		}
@@ -119,6 +121,8 @@ func TestPolicyServerFailsClosed(t *testing.T) {
 		{"allow twice", bad.URL + "/twice", http.StatusForbidden},
 		{"not JSON", bad.URL + "/html", http.StatusForbidden},
 		{"huge", bad.URL + "/huge", http.StatusForbidden},
+		// A policy's deny whose reason reads like an outage is a deny.
+		{"reason like an outage", bad.URL + "/reason", http.StatusForbidden},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rem := remotePolicy(t, tt.url, 100*time.Millisecond)
