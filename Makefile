@@ -22,7 +22,8 @@ test: test-deps vet
 # Debian packages whose programs the tests run for real, each named like its
 # command: redis-server (stores and rate limits on loopback), chromium
 # (headless browser tests, see internal/chrometest) and haproxy (the PROXY
-# protocol balancer of e2e/proxyprotocol_test.go).
+# protocol balancer of e2e/proxyprotocol_test.go). The opa command is built
+# from the Go module proxy instead (internal/opabin).
 TEST_PKGS := redis-server chromium haproxy
 
 test-deps:
@@ -35,6 +36,9 @@ test-deps:
 	   $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	 fi
 	@for p in $(TEST_PKGS); do command -v $$p >/dev/null || { echo "$$p is still missing"; exit 1; }; done
+	@# The opa command of the embedded OPA version, for the tests that
+	@# compare with a real OPA server: built once (minutes), then cached.
+	@$(GO) run ./internal/opabin/install >/dev/null
 
 vet:
 	$(GO) vet ./...

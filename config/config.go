@@ -60,9 +60,9 @@ type File struct {
 	Bearer  *bearer.Config `yaml:"bearer" jsonschema_description:"OAuth 2.0 bearer access tokens (JWTs) of machine clients, by issuer."`
 	// Policy turns on the policy stage: every request is decided by the
 	// Rego policy set.
-	Policy *policy.Config `yaml:"policy" jsonschema_description:"Decide every request with the OPA (Rego) policy set in dir or a signed bundle (see docs/policy.md). Absent: routes are decided by configuration alone. A decision's redact and filter entries are applied to JSON responses (see redact); one that asks for a strict audit write without an audit section is a deny."`
+	Policy *policy.Config `yaml:"policy" jsonschema_description:"Decide every request with the OPA (Rego) policy set in dir or a signed bundle, or ask an OPA server for each decision (see docs/policy.md). Absent: routes are decided by configuration alone. A decision's redact and filter entries are applied to JSON responses (see redact); one that asks for a strict audit write without an audit section is a deny."`
 	// DecisionLog writes the policy's decisions in OPA's format.
-	DecisionLog *decisionlog.Config `yaml:"decision_log" jsonschema_description:"Write every policy decision in OPA's decision log format (one JSON line each), with sensitive input fields masked (see docs/policy.md#decision-log). Requires policy. Absent: no decision log."`
+	DecisionLog *decisionlog.Config `yaml:"decision_log" jsonschema_description:"Write every policy decision in OPA's decision log format (one JSON line each), with sensitive input fields masked (see docs/policy.md#decision-log). Requires policy with dir or bundle (an OPA server writes its own). Absent: no decision log."`
 	// Audit records an event for every request and every security event.
 	Audit *AuditConfig `yaml:"audit" jsonschema_description:"The audit trail: one event for every request and every security event, in OCSF form, to a hash-chained signed file, standard output, syslog or HTTP collectors, through a disk spool (see docs/audit.md). Absent: no audit trail, and decisions that ask for a strict audit write are denied."`
 	// Alerts runs alert rules over the audit events.
@@ -336,8 +336,11 @@ func (f *File) Validate() error {
 	}
 	if f.DecisionLog != nil {
 		errs = append(errs, fielderr.Prefix("decision_log", f.DecisionLog.Validate()))
-		if f.Policy == nil {
+		switch {
+		case f.Policy == nil:
 			errs = append(errs, fielderr.New("decision_log", "logs policy decisions, but there is no policy section"))
+		case f.Policy.Server != nil:
+			errs = append(errs, fielderr.New("decision_log", "logs the decisions the gateway evaluates itself; with policy.server, turn on the OPA server's own decision log (decision_logs in its configuration) and remove decision_log"))
 		}
 	}
 	for i, r := range f.Routes {
@@ -348,6 +351,10 @@ func (f *File) Validate() error {
 			errs = append(errs, fielderr.New(fmt.Sprintf("routes[%d].policy", i), "%v", err))
 		} else if f.Policy == nil {
 			errs = append(errs, fielderr.New(fmt.Sprintf("routes[%d].policy", i), "names an entrypoint but there is no policy section"))
+		} else if f.Policy.Server != nil {
+			if _, err := policy.DataAPIPath(r.Policy); err != nil {
+				errs = append(errs, fielderr.New(fmt.Sprintf("routes[%d].policy", i), "%v", err))
+			}
 		}
 	}
 	if f.RateLimit != nil && f.RateLimit.Backend == ratelimit.BackendRedis {

@@ -138,3 +138,45 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A gateway that asks an OPA server: the server's defaults apply, the
+// token is resolved as a token another system issued, and none of the
+// embedded set's settings is defaulted.
+func TestLoadPolicyServer(t *testing.T) {
+	const yaml = `tls:
+  source: devca
+  devca:
+    dir: /tmp/crmgate-test-tls
+upstreams:
+  crm:
+    url: http://127.0.0.1:8081
+routes:
+  - id: a
+    path: /api/{id}
+    upstream: crm
+    auth: none
+    policy: data.crm.other.decision
+policy:
+  server:
+    url: unix:///run/opa/opa.sock
+    bearer_token: env:OPA_TOKEN
+`
+	res := testResolver
+	res.LookupEnv = func(k string) (string, bool) {
+		if k == "OPA_TOKEN" {
+			return "5f0c2d9e-8b7a-4c1e-9f3d-2a6b8c4e1d7f", true
+		}
+		return testResolver.LookupEnv(k)
+	}
+	f, err := Parse("server.yaml", []byte(yaml), res)
+	if err != nil {
+		t.Fatalf("Parse = %v", err)
+	}
+	p := f.Policy
+	if p.Server.Timeout != 100*time.Millisecond || p.Server.MaxIdleConns != 128 || string(p.Server.BearerToken.Value()) == "" {
+		t.Errorf("server = %+v", p.Server)
+	}
+	if p.Dir != "" || p.EvalTimeout != 0 || p.Reload != "" || p.Entrypoint != "data.crmgate.authz.decision" {
+		t.Errorf("policy = %+v", p)
+	}
+}

@@ -23,6 +23,7 @@ func init() {
 		"proxy.error.host_invalid":             "The Host header is invalid.",
 		"proxy.error.identity_unpassable":      "Your identity cannot be passed to the application. Contact your administrator.",
 		"proxy.error.limiter_unavailable":      "The service is temporarily unavailable. Try again shortly.",
+		"proxy.error.policy_unavailable":       "The service cannot check this request right now. Try again shortly.",
 		"proxy.error.method_not_allowed":       "This method is not allowed here.",
 		"proxy.error.method_unsupported":       "This method is not supported.",
 		"proxy.error.network_denied":           "Access from your network is not allowed.",

@@ -21,6 +21,7 @@ func init() {
 		"proxy.error.host_invalid":             "Host 请求头无效。",
 		"proxy.error.identity_unpassable":      "无法将您的身份传递给应用，请联系管理员。",
 		"proxy.error.limiter_unavailable":      "服务暂时不可用，请稍后再试。",
+		"proxy.error.policy_unavailable":       "服务目前无法检查此请求，请稍后再试。",
 		"proxy.error.method_not_allowed":       "此处不允许使用该请求方法。",
 		"proxy.error.method_unsupported":       "不支持该请求方法。",
 		"proxy.error.network_denied":           "不允许从您所在的网络访问。",

@@ -298,3 +298,102 @@ func selfSignedPEM(t *testing.T, s bundleKey) []byte {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+func TestServerConfigDefaults(t *testing.T) {
+	c := Config{Server: &ServerConfig{URL: "http://127.0.0.1:8181"}}
+	c.Defaults()
+	want := Config{
+		Server:     &ServerConfig{URL: "http://127.0.0.1:8181", Timeout: 100 * time.Millisecond, MaxIdleConns: 128},
+		Entrypoint: DefaultEntrypoint,
+		Headers:    DefaultHeaders,
+	}
+	if diff := cmp.Diff(c, want, cmp.AllowUnexported(secret.Ref{})); diff != "" {
+		t.Errorf("Defaults() (-got +want):\n%s", diff)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate(defaults) = %v", err)
+	}
+}
+
+func TestServerConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		// raw is applied before Defaults, edit after.
+		raw   func(*Config)
+		edit  func(*ServerConfig)
+		paths []string
+	}{
+		{"loopback http", nil, nil, nil},
+		{"localhost and a prefix", nil, func(s *ServerConfig) { s.URL = "http://localhost:8181/opa/" }, nil},
+		{"ipv6 loopback", nil, func(s *ServerConfig) { s.URL = "http://[::1]:8181" }, nil},
+		{"unix socket", nil, func(s *ServerConfig) { s.URL = "unix:///run/opa/opa.sock" }, nil},
+		{"https with TLS files", nil, func(s *ServerConfig) {
+			s.URL, s.CAFile, s.ClientCert, s.ClientKey = "https://opa.example.com:8443", "/etc/ca.pem", "/etc/c.pem", "/etc/k.pem"
+		}, nil},
+		{"no url", nil, func(s *ServerConfig) { s.URL = "" }, []string{"server.url"}},
+		// The input holds personal data and the token is a credential.
+		{"http off loopback", nil, func(s *ServerConfig) { s.URL = "http://opa.internal:8181" }, []string{"server.url"}},
+		{"user info", nil, func(s *ServerConfig) { s.URL = "https://u:p@opa.example.com" }, []string{"server.url"}},
+		{"query", nil, func(s *ServerConfig) { s.URL = "http://127.0.0.1:8181?x=1" }, []string{"server.url"}},
+		{"fragment", nil, func(s *ServerConfig) { s.URL = "http://127.0.0.1:8181#x" }, []string{"server.url"}},
+		{"other scheme", nil, func(s *ServerConfig) { s.URL = "grpc://127.0.0.1:9191" }, []string{"server.url"}},
+		{"relative socket", nil, func(s *ServerConfig) { s.URL = "unix://run/opa.sock" }, []string{"server.url"}},
+		{"no host", nil, func(s *ServerConfig) { s.URL = "http:///v1" }, []string{"server.url"}},
+		{"timeouts", nil, func(s *ServerConfig) { s.Timeout = -1 }, []string{"server.timeout"}},
+		{"timeout too long", nil, func(s *ServerConfig) { s.Timeout = time.Minute }, []string{"server.timeout"}},
+		{"pool", nil, func(s *ServerConfig) { s.MaxIdleConns, s.MaxConns = -1, -1 }, []string{"server.max_conns", "server.max_idle_conns"}},
+		{"TLS files on http", nil, func(s *ServerConfig) { s.CAFile, s.ClientCert, s.ClientKey = "/ca", "/c", "/k" },
+			[]string{"server.ca_file", "server.client_cert", "server.client_key"}},
+		{"client cert without key", nil, func(s *ServerConfig) { s.URL, s.ClientCert = "https://opa.example.com", "/c" }, []string{"server.client_key"}},
+		{"entrypoint without a path", func(c *Config) { c.Entrypoint = `data.x["a/b"]` }, nil, []string{"entrypoint"}},
+		// Settings of a set the gateway evaluates itself.
+		{"with dir", func(c *Config) { c.Dir = "policies" }, nil, []string{"dir"}},
+		{"with bundle", func(c *Config) { c.Bundle = &BundleConfig{File: "/b.tar.gz", InsecureSkipVerify: true} }, nil, []string{"bundle"}},
+		{"with shadow", func(c *Config) { c.Shadow = &ShadowConfig{Dir: "candidate"} }, nil, []string{"shadow"}},
+		{"with set settings", func(c *Config) {
+			c.EvalTimeout, c.Reload, c.Debounce, c.TestTimeout = time.Second, ReloadOff, time.Second, time.Second
+		}, nil, []string{"debounce", "eval_timeout", "reload", "test_timeout"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Config{Server: &ServerConfig{URL: "http://127.0.0.1:8181"}}
+			if tt.raw != nil {
+				tt.raw(&c)
+			}
+			c.Defaults()
+			if tt.edit != nil {
+				tt.edit(c.Server)
+			}
+			var got []string
+			for _, e := range fielderr.Flatten(c.Validate()) {
+				fe, ok := e.(*fielderr.Error)
+				if !ok {
+					t.Errorf("Validate error %v is not a *fielderr.Error", e)
+					continue
+				}
+				got = append(got, fe.Path)
+			}
+			slices.Sort(got)
+			if diff := cmp.Diff(got, tt.paths); diff != "" {
+				t.Errorf("Validate() paths (-got +want):\n%s\n%v", diff, c.Validate())
+			}
+		})
+	}
+}
+
+func TestDataAPIPath(t *testing.T) {
+	for ep, want := range map[string]string{
+		"data.crmgate.authz.decision":  "/v1/data/crmgate/authz/decision",
+		`data.crmgate["a b"].decision`: "/v1/data/crmgate/a%20b/decision",
+		"data.x.y":                     "/v1/data/x/y",
+	} {
+		if got, err := DataAPIPath(ep); err != nil || got != want {
+			t.Errorf("DataAPIPath(%s) = %q, %v, want %q", ep, got, err, want)
+		}
+	}
+	for _, ep := range []string{`data.x["a/b"]`, "data.x[1]", `data.x[""]`, "data.x", "input.x.y"} {
+		if got, err := DataAPIPath(ep); err == nil {
+			t.Errorf("DataAPIPath(%s) = %q, want an error", ep, got)
+		}
+	}
+}

@@ -26,8 +26,13 @@ const (
 	// ReasonCanceled: the request's context ended during evaluation.
 	ReasonCanceled = "policy_canceled"
 	// ReasonDecisionInvalid: the policy's answer does not match the
-	// decision schema.
+	// decision schema (from an OPA server: nor is it JSON of the Data
+	// API's shape within MaxServerResponseBytes).
 	ReasonDecisionInvalid = "decision_invalid"
+	// ReasonUnavailable: the OPA server (Config.Server) could not be
+	// asked or did not answer: connection refused, a TLS failure, a
+	// status other than 200 that is not an evaluation error.
+	ReasonUnavailable = "policy_unavailable"
 )
 
 // Session actions a decision may ask for.
@@ -96,8 +101,13 @@ type Decision struct {
 	Audit *Audit `json:"audit,omitempty"`
 
 	// Revision is the content hash of the policy set that decided; empty
-	// when none was loaded.
+	// when none was loaded. A decision of an OPA server names the
+	// server's bundles instead (see Remote).
 	Revision string `json:"revision,omitempty"`
+	// DecisionID is the id an OPA server gave its decision (when its
+	// decision logging is on), to find it in the server's decision log;
+	// empty for embedded decisions.
+	DecisionID string `json:"decision_id,omitempty"`
 	// Entrypoint is the rule that was evaluated.
 	Entrypoint string `json:"entrypoint,omitempty"`
 	// Error details why the engine denied on the policy's behalf; empty

@@ -21,6 +21,12 @@
 // decision, for the policy command; package decisionlog writes decisions
 // in OPA's decision log format.
 //
+// Remote asks an OPA server (`opa run --server`) for each decision
+// instead, through its Data API: the same Input and the same strict
+// decoding, and a server that cannot be asked, answers late or answers
+// anything but a valid decision is a deny (ReasonUnavailable and the
+// other reasons).
+//
 // It does not enforce decisions: the proxy does (403, step-up, rate
 // limits, redaction are other stages).
 //

@@ -31,7 +31,7 @@ const (
 	ReloadTestFailure = "test_failure"
 )
 
-// Options are the engine's collaborators.
+// Options are the engine's (and Remote's) collaborators.
 type Options struct {
 	// Logger receives reload outcomes; nil discards them.
 	Logger *slog.Logger
@@ -83,6 +83,7 @@ type Engine struct {
 	onReload func(ReloadEvent)
 	reloads  *prometheus.CounterVec
 	reused   *prometheus.CounterVec
+	metrics  *decisionMetrics
 	// read returns the current content of the configured source: the
 	// folder (ReadSource) or the bundle (bundleLoader).
 	read func(ctx context.Context) (*Source, error)
@@ -112,6 +113,7 @@ func New(cfg Config, o Options) (*Engine, error) {
 			Name: "crmgate_policy_reload_total",
 			Help: "Attempts to load the policy folder or bundle, by result: success, unchanged, read_error, compile_error, test_failure.",
 		}, []string{"result"}),
+		metrics: newDecisionMetrics(ModeEmbedded),
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -135,6 +137,9 @@ func New(cfg Config, o Options) (*Engine, error) {
 				return nil, fmt.Errorf("policy metrics: %w", err)
 			}
 		}
+	}
+	if err := e.metrics.register(o.Registerer); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
@@ -287,12 +292,20 @@ func (e *Engine) Decide(ctx context.Context, in *Input, entrypoint string) Decis
 	if entrypoint == "" {
 		entrypoint = e.cfg.Entrypoint
 	}
-	s := e.active.Load()
-	if s == nil {
-		d := deny(ReasonNotLoaded, errors.New("no policy set is loaded"))
+	var d Decision
+	if s := e.active.Load(); s != nil {
+		d = e.decideSet(ctx, s, in, entrypoint)
+	} else {
+		d = deny(ReasonNotLoaded, errors.New("no policy set is loaded"))
 		d.Entrypoint = entrypoint
-		return d
 	}
+	e.metrics.observe(&d)
+	return d
+}
+
+// decideSet is s's decision, reused when an identical input's of the same
+// second is kept (see reuse.go).
+func (e *Engine) decideSet(ctx context.Context, s *Set, in *Input, entrypoint string) Decision {
 	if s.reuse == nil || in == nil || in.err != nil {
 		return s.Decide(ctx, in, entrypoint, e.cfg.EvalTimeout)
 	}

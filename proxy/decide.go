@@ -33,7 +33,7 @@ type DecisionLogger interface {
 }
 
 // decide asks the policy about the request (stages 6-7) and enforces the
-// answer: a deny is 403; an allow whose decision needs a stage this
+// answer: a deny is 403 (503 when an OPA server could not be asked); an allow whose decision needs a stage this
 // gateway cannot apply (a strict audit write without an audit trail) is a
 // deny too, never silently ignored. A decision's redact and filter entries are compiled
 // here for the response transform (stage 9); one that cannot be enforced
@@ -79,10 +79,19 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 	if !allow {
 		level = slog.LevelInfo
 	}
-	g.log.LogAttrs(r.Context(), level, "policy decision",
-		slog.String("request_id", s.ID), slog.String("route", rt.cfg.ID), slog.Bool("allow", allow),
-		slog.String("reason", reason), slog.String("revision", d.Revision), slog.String("entrypoint", d.Entrypoint),
-		slog.String("error", d.Error))
+	if d.DecisionID == "" {
+		g.log.LogAttrs(r.Context(), level, "policy decision",
+			slog.String("request_id", s.ID), slog.String("route", rt.cfg.ID), slog.Bool("allow", allow),
+			slog.String("reason", reason), slog.String("revision", d.Revision), slog.String("entrypoint", d.Entrypoint),
+			slog.String("error", d.Error))
+	} else {
+		// An OPA server's id of the decision, to find it in its
+		// decision log.
+		g.log.LogAttrs(r.Context(), level, "policy decision",
+			slog.String("request_id", s.ID), slog.String("route", rt.cfg.ID), slog.Bool("allow", allow),
+			slog.String("reason", reason), slog.String("revision", d.Revision), slog.String("entrypoint", d.Entrypoint),
+			slog.String("error", d.Error), slog.String("decision_id", d.DecisionID))
+	}
 	switch {
 	case d.SessionAction == policy.SessionRevoke:
 		return g.revoke(w, r, s, f, d)
@@ -90,6 +99,14 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, s *scope.Scope,
 		return g.stepUp(w, r, s, d, true)
 	case !allow && d.StepUp != nil:
 		return g.stepUp(w, r, s, d, false)
+	}
+	// Failed: a policy's own reason may read "policy_unavailable" too.
+	if !allow && d.Failed() && d.Reason == policy.ReasonUnavailable {
+		// The OPA server could not be asked: nothing is decided about
+		// the caller, so the answer says "try again", not "forbidden".
+		g.metrics.rejected.WithLabelValues("policy_unavailable").Inc()
+		return false, &HTTPError{Status: http.StatusServiceUnavailable, Outcome: "unavailable", Reason: "policy_unavailable",
+			Err: fmt.Errorf("policy %s (revision %s): %s: %s", d.Entrypoint, d.Revision, reason, d.Error), Public: "proxy.error.policy_unavailable"}
 	}
 	if !allow {
 		g.metrics.rejected.WithLabelValues("policy").Inc()

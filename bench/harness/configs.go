@@ -86,6 +86,7 @@ var configurations = []configuration{
 	{"C7.5", "+redaction", "and the shipped views: ssn removed, card, e-mail and phone masked", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true, redact: true}), nil, true},
 	{"C7", "crmgate-full", "and the audit trail (signed file sink with spool): the full pipeline, local state", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true, redact: true, audit: true}), append(append([]string{}, mainWorkloads...), denyWorkloads...), true},
 	{"C7r", "crmgate-full-redis", "C7 with sessions and rate limits in Redis (redis-server on CPU 0)", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true, redact: true, audit: true, redis: true}), append(append([]string{}, mainWorkloads...), denyWorkloads...), false},
+	{"C8", "crmgate-opa-server", "C7.4 with every decision asked of an OPA server (opa run --server on CPU 0, loopback HTTP) instead of the embedded engine", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true, opaServer: true}), []string{"deny403"}, false},
 }
 
 func configByID(id string) (configuration, bool) {
@@ -262,6 +263,29 @@ func startRedis(ctx context.Context, e *env, tag string) (*proc, string, error) 
 		return nil, "", err
 	}
 	return p, addr, nil
+}
+
+// startOPAServer starts `opa run --server` on the server CPU with
+// GOMAXPROCS=1, as a sidecar of the configuration (its CPU time counts),
+// serving the policy folder dir on loopback; it returns its URL once GET
+// /health answers. It leaves out the set's tests, as the gateway does.
+func startOPAServer(ctx context.Context, e *env, tag, dir string) (*proc, string, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := e.procs.start(tag+"-opa", []string{"GOMAXPROCS=1"}, pinned(serverCPU, e.tools["opa"],
+		"run", "--server", "--addr", addr, "--log-level", "error", "--skip-version-check",
+		"--ignore", ".*", "--ignore", "*_test.rego", dir)...)
+	if err != nil {
+		return nil, "", err
+	}
+	url := "http://" + addr
+	if err := waitReady(ctx, p, 20*time.Second, func(ctx context.Context) error { return getOK(ctx, nil, url+"/health", nil) }); err != nil {
+		e.procs.stop(p, time.Second)
+		return nil, "", err
+	}
+	return p, url, nil
 }
 
 func startOAuth2ProxyCookie(ctx context.Context, e *env, tag string, cert certSet) (*server, error) {

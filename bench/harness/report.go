@@ -185,7 +185,7 @@ func writeReport(w io.Writer, m meta, res *results) {
 	fmt.Fprintf(w, "## What each crmgate feature costs (GET 2 KB)\n\n")
 	fmt.Fprintf(w, "| step | adds | req/s per core | CPU µs/req | added µs/req | ÷ C4 |\n| --- | --- | --: | --: | --: | --: |\n")
 	prev := math.NaN()
-	for _, id := range []string{"C4", "C6", "C7.1", "C7.2", "C7.3", "C7.4", "C7.5", "C7", "C7r"} {
+	for _, id := range []string{"C4", "C6", "C7.1", "C7.2", "C7.3", "C7.4", "C7.5", "C7", "C7r", "C8"} {
 		ms := base(id, "get2k")
 		if len(ms) == 0 {
 			continue
@@ -197,11 +197,15 @@ func writeReport(w io.Writer, m meta, res *results) {
 		if !math.IsNaN(prev) {
 			added = fmt.Sprintf("%+.1f", cpu-prev)
 		}
-		if id == "C7r" {
-			added = fmt.Sprintf("%+.1f vs C7", cpu-med(summarizeKey(base("C7", "get2k")).cpu))
+		// Variants are set against the step they vary.
+		if of := map[string]string{"C7r": "C7", "C8": "C7.4"}[id]; of != "" {
+			added = "—"
+			if ref := base(of, "get2k"); len(ref) > 0 {
+				added = fmt.Sprintf("%+.1f vs %s", cpu-med(summarizeKey(ref).cpu), of)
+			}
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", id, c.what, thousands(med(k.perCore)), one(cpu), added, ratio(med(pairedRatio(ms, base("C4", "get2k")))))
-		if id != "C7r" {
+		if id != "C7r" && id != "C8" {
 			prev = cpu
 		}
 	}

@@ -20,9 +20,11 @@ import (
 )
 
 // policyStage is the wired policy stage: the engine, the candidate set of
-// shadow mode and the decision log, when they are configured.
+// shadow mode and the decision log, when they are configured; or, with
+// policy.server, the client of the OPA server that decides instead.
 type policyStage struct {
 	engine    *policy.Engine
+	remote    *policy.Remote
 	shadow    *policy.Shadow
 	decisions *decisionlog.Logger
 }
@@ -38,6 +40,9 @@ func startPolicy(ctx context.Context, f *config.File, log *slog.Logger, reg prom
 		return nil, nil
 	}
 	plog := log.With("component", "policy")
+	if f.Policy.Server != nil {
+		return startPolicyServer(ctx, f, plog, reg, adm)
+	}
 	opts := policy.Options{Logger: plog, Registerer: reg}
 	var (
 		mu   sync.Mutex
@@ -106,6 +111,35 @@ func startPolicy(ctx context.Context, f *config.File, log *slog.Logger, reg prom
 	return st, nil
 }
 
+// startPolicyServer wires the client of the OPA server that decides
+// every request. A server that does not answer yet does not stop the
+// start-up (a sidecar may start after the gateway): every request is
+// denied (503) and readiness fails until it answers.
+func startPolicyServer(ctx context.Context, f *config.File, plog *slog.Logger, reg prometheus.Registerer, adm *admin.Server) (*policyStage, error) {
+	r, err := policy.NewRemote(*f.Policy, policy.Options{Logger: plog, Registerer: reg}, policy.RemoteOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var eps []string
+	for _, rt := range f.Routes {
+		eps = append(eps, rt.Policy)
+	}
+	if err := r.Start(ctx, eps...); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	adm.AddCheck("policy_server", r.Ready)
+	adm.SetPolicyStatus(func() admin.PolicyStatus {
+		st := r.Status()
+		ps := admin.PolicyStatus{Revision: r.Revision(), LastResult: "server answering", LastReload: st.Since, LastError: st.Err}
+		if st.Failing {
+			ps.LastResult = "server failing"
+		}
+		return ps
+	})
+	plog.Info("policy decisions from an OPA server", "server", r.Location(), "entrypoint", f.Policy.Entrypoint, "timeout", f.Policy.Server.Timeout)
+	return &policyStage{remote: r}, nil
+}
+
 // policySource names where the active set comes from, for logs.
 func policySource(c *policy.Config) string {
 	if c.Bundle != nil {
@@ -126,6 +160,10 @@ func (st *policyStage) deps(d proxy.Deps) proxy.Deps {
 	if st == nil {
 		return d
 	}
+	if st.remote != nil {
+		d.Policy = st.remote
+		return d
+	}
 	d.Policy = st.engine
 	if st.shadow != nil {
 		d.Shadow = st.shadow
@@ -137,9 +175,17 @@ func (st *policyStage) deps(d proxy.Deps) proxy.Deps {
 }
 
 // run watches the policy sources and runs the shadow comparisons until
-// ctx ends.
+// ctx ends; a server's connections are closed then.
 func (st *policyStage) run(g *errgroup.Group, ctx context.Context) {
 	if st == nil {
+		return
+	}
+	if st.remote != nil {
+		g.Go(func() error {
+			<-ctx.Done()
+			st.remote.Close()
+			return nil
+		})
 		return
 	}
 	g.Go(func() error { return st.engine.Watch(ctx) })

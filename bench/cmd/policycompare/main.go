@@ -38,6 +38,7 @@ import (
 
 	"github.com/crmgate/crmgate/bench/internal/host"
 	"github.com/crmgate/crmgate/bench/internal/stats"
+	"github.com/crmgate/crmgate/internal/opabin"
 	"github.com/crmgate/crmgate/policy"
 )
 
@@ -190,7 +191,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		rep.policies = filepath.ToSlash(rel) + "/"
 	}
 	rep.model, rep.cpus = host.Machine()
-	if rep.embeddedOPA, err = opaModuleVersion(); err != nil {
+	if rep.embeddedOPA, err = opabin.ModuleVersion(ctx); err != nil {
 		return err
 	}
 	bin, opaVersion, err := ensureOPA(ctx, o.opa, rep.embeddedOPA, logf)
