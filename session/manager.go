@@ -37,7 +37,7 @@ type Manager struct {
 	log   *slog.Logger
 
 	flight  singleflight.Group
-	decoded decodedCache
+	decoded *decodedCache
 }
 
 // New returns a Manager for cfg (Defaults applied, secrets resolved) on
@@ -71,8 +71,13 @@ func New(cfg Config, store Store, log *slog.Logger, now func() time.Time) (*Mana
 		codec:         &CookieCodec{ring: ring},
 		now:           now,
 		log:           log,
+		decoded:       newDecodedCache(cfg.CacheEntries),
 	}, nil
 }
+
+// CacheStats reports what the cache of decoded records did (see
+// Config.CacheEntries), for metrics.
+func (m *Manager) CacheStats() CacheStats { return m.decoded.stats() }
 
 // Codec returns the manager's cookie codec.
 func (m *Manager) Codec() *CookieCodec { return m.codec }
