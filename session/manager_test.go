@@ -497,7 +497,7 @@ func TestList(t *testing.T) {
 	a := aliceRecord(f.clock.Now())
 	startSession(t, f.m, a, ID{})
 	f.clock.Advance(time.Minute)
-	b := &Record{UserID: "bob", Tokens: Tokens{AccessToken: "secret-token"}}
+	b := &Record{UserID: "bob", Tokens: Tokens{RefreshToken: "secret-token"}}
 	startSession(t, f.m, b, ID{})
 
 	got, err := f.m.List(ctx)

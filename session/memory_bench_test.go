@@ -16,9 +16,9 @@ import (
 // signedInRecord is the record the OIDC callback hands to Manager.Start
 // for user i of a provider like the demo one: the subject, roles, groups,
 // ACR/AMR and auth_time of the ID token, the identity claims the auth
-// package keeps (iss, sid, names), the provider's tokens (a signed ID token
-// and JWT access token, RS256, and an opaque refresh token) and the
-// fingerprint bound at sign-in. Every value that differs between users in
+// package keeps (iss, sid, names), the provider's tokens (a signed ID
+// token, RS256, and an opaque refresh token; the access token is checked
+// and not kept) and the fingerprint bound at sign-in. Every value that differs between users in
 // reality (ids, names, nonces, signatures) differs here too, so nothing is
 // shared between sessions that would not be shared in production.
 func signedInRecord(rng *rand.Rand, i int, now time.Time) *Record {
@@ -35,12 +35,6 @@ func signedInRecord(rng *rand.Rand, i int, now time.Time) *Record {
 		"email": email, "email_verified": true, "name": "User " + strconv.Itoa(i),
 		"preferred_username": user, "roles": []string{"sales", "support"}, "groups": []string{"emea"},
 	})
-	accessToken := fakeJWT(rng, "at+jwt", map[string]any{
-		"iss": iss, "sub": sub, "aud": "crm", "exp": now.Add(time.Hour).Unix(), "iat": now.Unix(),
-		"jti": randomText(rng, 22), "client_id": "crmgate", "scope": "openid profile email offline_access",
-		"auth_time": authTime.Unix(), "acr": "urn:crmgate:acr:mfa", "amr": []string{"pwd", "otp"},
-		"roles": []string{"sales", "support"},
-	})
 	return &Record{
 		UserID:   sub,
 		Email:    email,
@@ -54,7 +48,6 @@ func signedInRecord(rng *rand.Rand, i int, now time.Time) *Record {
 		},
 		Tokens: Tokens{
 			IDToken:      idToken,
-			AccessToken:  accessToken,
 			RefreshToken: randomText(rng, 43),
 			Expiry:       now.Add(time.Hour),
 		},
