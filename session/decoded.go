@@ -189,8 +189,9 @@ func (c *decodedCache) dropUser(userID string) {
 
 func (c *decodedCache) clear() {
 	c.mu.Lock()
-	c.index = map[string]int{}
-	c.slots = nil
+	clear(c.index)
+	clear(c.slots)
+	c.slots = c.slots[:0]
 	c.hand = 0
 	c.mu.Unlock()
 }
