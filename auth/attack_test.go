@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/oauth2"
+
 	"github.com/crmgate/crmgate/internal/browsertest"
 )
 
@@ -241,8 +243,13 @@ func TestTokenConfusion(t *testing.T) {
 	who(t, e.login(b, "/", "alice"))
 	toks := e.record(b).Tokens
 	p := e.rp.prov.Load()
+	// The session keeps no access token: get one with its refresh token.
+	fresh, err := p.oauth.TokenSource(e.rp.clientContext(t.Context()), &oauth2.Token{RefreshToken: toks.RefreshToken}).Token()
+	if err != nil || fresh.AccessToken == "" {
+		t.Fatalf("refresh grant = %v, %v; want an access token", fresh, err)
+	}
 	nonce, _ := claimsOf(t, toks.IDToken)["nonce"].(string)
-	if _, _, _, err := e.rp.verifyIDToken(t.Context(), p, toks.AccessToken, idCheck{nonce: nonce}); err == nil {
+	if _, _, _, err := e.rp.verifyIDToken(t.Context(), p, fresh.AccessToken, idCheck{nonce: nonce}); err == nil {
 		t.Error("the access token passed as the login's ID token")
 	}
 	if _, _, _, err := e.rp.verifyIDToken(t.Context(), p, toks.IDToken, idCheck{nonce: nonce}); err != nil {
@@ -251,7 +258,7 @@ func TestTokenConfusion(t *testing.T) {
 	if err := checkAccessToken(toks.IDToken, "", nil); err == nil {
 		t.Error("the ID token passed as an access token")
 	}
-	if err := checkAccessToken(toks.AccessToken, toks.IDToken, nil); err != nil {
+	if err := checkAccessToken(fresh.AccessToken, toks.IDToken, nil); err != nil {
 		t.Errorf("the real access token failed: %v", err)
 	}
 }

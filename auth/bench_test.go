@@ -26,7 +26,7 @@ func BenchmarkIdentify(b *testing.B) {
 	rec := &session.Record{
 		UserID: "alice", Email: "alice@example.com", Roles: []string{"sales", "support"}, ACR: "mfa", AMR: []string{"pwd", "otp"},
 		AuthTime: time.Now(), Claims: map[string]any{"sid": "s1", "preferred_username": "alice"},
-		Tokens: session.Tokens{IDToken: "x", AccessToken: "y", RefreshToken: "z", Expiry: time.Now().Add(time.Hour)},
+		Tokens: session.Tokens{IDToken: "x", RefreshToken: "z", Expiry: time.Now().Add(time.Hour)},
 	}
 	if err := sm.Start(context.Background(), w, rec, session.ID{}); err != nil {
 		b.Fatal(err)

@@ -211,9 +211,10 @@ func stateKey(state string) string { return "state\x00" + state }
 
 // tokens turns a token response into session tokens; prev supplies what a
 // refresh response may leave out (RFC 6749 §6: the refresh token, and an
-// ID token, OIDC Core §12.2).
+// ID token, OIDC Core §12.2). The access token, checked by the caller, is
+// not kept (see session.Tokens).
 func (rp *RP) tokens(tok *oauth2.Token, rawID string, prev session.Tokens) session.Tokens {
-	t := session.Tokens{IDToken: rawID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}
+	t := session.Tokens{IDToken: rawID, RefreshToken: tok.RefreshToken}
 	if t.IDToken == "" {
 		t.IDToken = prev.IDToken
 	}

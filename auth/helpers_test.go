@@ -232,17 +232,17 @@ func listen(t *testing.T) net.Listener {
 
 // whoami is what the test application answers for an identified request.
 type whoami struct {
-	Path      string    `json:"path"`
-	Subject   string    `json:"subject"`
-	Email     string    `json:"email"`
-	Roles     []string  `json:"roles"`
-	ACR       string    `json:"acr"`
-	AMR       []string  `json:"amr"`
-	AuthTime  time.Time `json:"auth_time"`
-	SID       string    `json:"sid"`
-	Hash      string    `json:"hash"`
-	CSRF      string    `json:"csrf"`
-	AccessSum string    `json:"access_sum"`
+	Path     string    `json:"path"`
+	Subject  string    `json:"subject"`
+	Email    string    `json:"email"`
+	Roles    []string  `json:"roles"`
+	ACR      string    `json:"acr"`
+	AMR      []string  `json:"amr"`
+	AuthTime time.Time `json:"auth_time"`
+	SID      string    `json:"sid"`
+	Hash     string    `json:"hash"`
+	CSRF     string    `json:"csrf"`
+	TokenSum string    `json:"token_sum"`
 }
 
 // app is the gateway stand-in: the RP's paths, and an application that
@@ -302,12 +302,13 @@ func (e *env) app() http.Handler {
 			e.rp.Challenge(w, r)
 			return
 		}
-		sum := sha256.Sum256([]byte(rec.Tokens.AccessToken))
+		// Changes when the tokens are renewed.
+		sum := sha256.Sum256([]byte(rec.Tokens.IDToken + "\x00" + rec.Tokens.RefreshToken + "\x00" + rec.Tokens.Expiry.String()))
 		sid, _ := rec.Claims["sid"].(string)
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(whoami{
 			Path: r.URL.RequestURI(), Subject: sub.ID, Email: sub.Email, Roles: sub.Roles, ACR: sub.ACR, AMR: sub.AMR,
-			AuthTime: sub.AuthTime, SID: sid, Hash: rec.Hash(), CSRF: e.rp.CSRFToken(rec), AccessSum: hex.EncodeToString(sum[:8]),
+			AuthTime: sub.AuthTime, SID: sid, Hash: rec.Hash(), CSRF: e.rp.CSRFToken(rec), TokenSum: hex.EncodeToString(sum[:8]),
 		})
 	})
 	return mux

@@ -54,8 +54,8 @@ func TestRefresh(t *testing.T) {
 	}
 	wg.Wait()
 	for i, w := range results {
-		if w.Hash != first.Hash || w.AccessSum == first.AccessSum {
-			t.Errorf("request %d: session %s access %s; want the same session with a new access token", i, w.Hash, w.AccessSum)
+		if w.Hash != first.Hash || w.TokenSum == first.TokenSum {
+			t.Errorf("request %d: session %s tokens %s; want the same session with new tokens", i, w.Hash, w.TokenSum)
 		}
 	}
 	after := e.record(b).Tokens
@@ -105,8 +105,8 @@ func TestRefreshWhileProviderDown(t *testing.T) {
 
 	e.idpDown.Store(true)
 	for range 3 {
-		if w := who(t, b.apiGet(e.rpURL+"/")); w.Hash != first.Hash || w.AccessSum != first.AccessSum {
-			t.Errorf("during the outage: session %s access %s", w.Hash, w.AccessSum)
+		if w := who(t, b.apiGet(e.rpURL+"/")); w.Hash != first.Hash || w.TokenSum != first.TokenSum {
+			t.Errorf("during the outage: session %s tokens %s", w.Hash, w.TokenSum)
 		}
 	}
 	if got := e.events.reasons(EventRefreshFailure); len(got) != 1 || got[0] != ReasonRefreshUnavailable {
@@ -115,8 +115,8 @@ func TestRefreshWhileProviderDown(t *testing.T) {
 
 	e.idpDown.Store(false)
 	e.clock.Add(refreshPause)
-	if w := who(t, b.apiGet(e.rpURL+"/")); w.Hash != first.Hash || w.AccessSum == first.AccessSum {
-		t.Errorf("after the outage: session %s access %s, want new tokens", w.Hash, w.AccessSum)
+	if w := who(t, b.apiGet(e.rpURL+"/")); w.Hash != first.Hash || w.TokenSum == first.TokenSum {
+		t.Errorf("after the outage: session %s tokens %s, want new tokens", w.Hash, w.TokenSum)
 	}
 }
 
@@ -160,8 +160,8 @@ func TestRefreshVerifiesTokens(t *testing.T) {
 			e.dueForRefresh(b)
 			p := b.apiGet(e.rpURL + "/")
 			if tt.ok {
-				if w := who(t, p); w.Hash != first.Hash || w.AccessSum == first.AccessSum {
-					t.Errorf("session %s access %s after refresh", w.Hash, w.AccessSum)
+				if w := who(t, p); w.Hash != first.Hash || w.TokenSum == first.TokenSum {
+					t.Errorf("session %s tokens %s after refresh", w.Hash, w.TokenSum)
 				}
 				return
 			}

@@ -62,18 +62,30 @@ func (c *onceCache) remove(key string) {
 // ends exactly those sessions. It is bounded like onceCache (when full,
 // new logins are simply not indexed, and a logout for them falls back to
 // the user's sessions) and lives in this process.
+//
+// A provider session usually has one gateway session, so each sid holds a
+// short slice rather than a map, which would cost several hundred bytes
+// per sign-in.
 type sidIndex struct {
 	max int
 
 	mu   sync.Mutex
-	sids map[string]map[string]time.Time // sid -> session hash -> session expiry
+	sids map[string][]sidSession
 	n    int
 }
 
-func newSIDIndex(max int) *sidIndex {
-	return &sidIndex{max: max, sids: make(map[string]map[string]time.Time)}
+// sidSession is one gateway session of a provider session.
+type sidSession struct {
+	hash  string
+	until time.Time // the session's expiry
 }
 
+func newSIDIndex(max int) *sidIndex {
+	return &sidIndex{max: max, sids: make(map[string][]sidSession)}
+}
+
+// add indexes the new session hash under sid. A session is added once,
+// when it starts (its hash is new), so there is nothing to deduplicate.
 func (x *sidIndex) add(sid, hash string, until, now time.Time) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -83,15 +95,8 @@ func (x *sidIndex) add(sid, hash string, until, now time.Time) {
 			return
 		}
 	}
-	m := x.sids[sid]
-	if m == nil {
-		m = make(map[string]time.Time)
-		x.sids[sid] = m
-	}
-	if _, ok := m[hash]; !ok {
-		x.n++
-	}
-	m[hash] = until
+	x.sids[sid] = append(x.sids[sid], sidSession{hash: hash, until: until})
+	x.n++
 }
 
 // take removes sid and returns the hashes of its live sessions, and
@@ -99,16 +104,16 @@ func (x *sidIndex) add(sid, hash string, until, now time.Time) {
 func (x *sidIndex) take(sid string, now time.Time) ([]string, bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	m, ok := x.sids[sid]
+	ss, ok := x.sids[sid]
 	if !ok {
 		return nil, false
 	}
 	delete(x.sids, sid)
-	x.n -= len(m)
+	x.n -= len(ss)
 	var out []string
-	for h, exp := range m {
-		if now.Before(exp) {
-			out = append(out, h)
+	for _, s := range ss {
+		if now.Before(s.until) {
+			out = append(out, s.hash)
 		}
 	}
 	return out, true
@@ -116,15 +121,19 @@ func (x *sidIndex) take(sid string, now time.Time) ([]string, bool) {
 
 // sweep must be called with x.mu held.
 func (x *sidIndex) sweep(now time.Time) {
-	for sid, m := range x.sids {
-		for h, exp := range m {
-			if !now.Before(exp) {
-				delete(m, h)
-				x.n--
+	for sid, ss := range x.sids {
+		live := ss[:0]
+		for _, s := range ss {
+			if now.Before(s.until) {
+				live = append(live, s)
 			}
 		}
-		if len(m) == 0 {
+		x.n -= len(ss) - len(live)
+		if len(live) == 0 {
 			delete(x.sids, sid)
+			continue
 		}
+		clear(ss[len(live):])
+		x.sids[sid] = live
 	}
 }

@@ -57,6 +57,21 @@ func TestSIDIndex(t *testing.T) {
 	if got, _ := x.take("s4", later); !slices.Equal(got, []string{"h5"}) {
 		t.Errorf("take(s4) = %v after room was made", got)
 	}
+
+	// A full index sweeps expired sessions out of a sid that keeps live ones.
+	y := newSIDIndex(2)
+	y.add("s1", "h1", now.Add(time.Second), now)
+	y.add("s1", "h2", now.Add(time.Hour), now)
+	y.add("s2", "h3", later.Add(time.Hour), later)
+	if got, _ := y.take("s1", later); !slices.Equal(got, []string{"h2"}) {
+		t.Errorf("take(s1) after a sweep = %v, want [h2]", got)
+	}
+	if got, _ := y.take("s2", later); !slices.Equal(got, []string{"h3"}) {
+		t.Errorf("take(s2) = %v, want [h3] (indexed after the sweep made room)", got)
+	}
+	if y.n != 0 || len(y.sids) != 0 {
+		t.Errorf("after taking everything: n = %d, %d sids", y.n, len(y.sids))
+	}
 }
 
 func TestRolesAndClaims(t *testing.T) {

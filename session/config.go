@@ -30,6 +30,10 @@ const (
 // HMAC-SHA256 subkeys are derived from it, so it must carry 256 bits.
 const MinKeyBytes = 32
 
+// MaxCacheEntries bounds Config.CacheEntries: a million decoded sessions
+// already take gigabytes.
+const MaxCacheEntries = 1_000_000
+
 // CookiePrefix is the prefix every session cookie name keeps: browsers then
 // accept the cookie only from a secure origin with Path=/ and no Domain, so
 // no other host can set or shadow it (RFC 6265bis §4.1.3.2).
@@ -44,6 +48,7 @@ type Config struct {
 	Keys            []secret.Ref  `yaml:"keys" jsonschema_description:"Secret references (env:NAME or file:/path) to the session keys, each at least 32 bytes. The first seals new writes and issues new cookies; the others are still accepted. Rotate by putting a new key first; a removed key ends the sessions it issued."`
 	Store           string        `yaml:"store" jsonschema_description:"Where sessions live: memory (default; one replica only) or redis (shared by replicas)."`
 	MaxEntries      int           `yaml:"max_entries" jsonschema_description:"Most sessions the memory store keeps; when full, the session closest to expiry is dropped. Default 100000."`
+	CacheEntries    int           `yaml:"cache_entries" jsonschema_description:"Most decoded sessions each replica keeps in memory, so that a request skips decrypting and decoding its session (every request still reads the store, so revocation and expiry are seen at once). Each costs about the size of its record (2 to 4 KB with the provider's tokens); the sessions in use are kept, the others evicted. Default 10000, at most 1000000."`
 	RefreshBefore   time.Duration `yaml:"refresh_before" jsonschema_description:"Refresh OIDC tokens this long before they expire. Default 1m."`
 	RefreshLockTTL  time.Duration `yaml:"refresh_lock_ttl" jsonschema_description:"Longest a token refresh may hold the session's refresh lock; other requests wait for it. Default 30s."`
 	Redis           RedisConfig   `yaml:"redis" jsonschema_description:"The Redis server(s) of store: redis."`
@@ -70,6 +75,9 @@ func (c *Config) Defaults() {
 	}
 	if c.MaxEntries == 0 {
 		c.MaxEntries = 100_000
+	}
+	if c.CacheEntries == 0 {
+		c.CacheEntries = DefaultCacheEntries
 	}
 	setDur(&c.RefreshBefore, time.Minute)
 	setDur(&c.RefreshLockTTL, 30*time.Second)
@@ -135,6 +143,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fielderr.Prefix("redis", c.Redis.Validate()))
 	default:
 		add("store", "%q is not allowed (memory, redis)", c.Store)
+	}
+	if c.CacheEntries < 1 || c.CacheEntries > MaxCacheEntries {
+		add("cache_entries", "must be between 1 and %d, got %d", MaxCacheEntries, c.CacheEntries)
 	}
 	if c.RefreshBefore < 0 {
 		add("refresh_before", "must not be negative, got %s", c.RefreshBefore)

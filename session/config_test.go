@@ -22,7 +22,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	want := Config{
 		CookieName: "__Host-crmgate", IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 12 * time.Hour,
-		Keys: c.Keys, Store: "memory", MaxEntries: 100000, RefreshBefore: time.Minute, RefreshLockTTL: 30 * time.Second,
+		Keys: c.Keys, Store: "memory", MaxEntries: 100000, CacheEntries: 10000, RefreshBefore: time.Minute, RefreshLockTTL: 30 * time.Second,
 		Redis:       RedisConfig{Mode: "single", KeyPrefix: "crmgate:session:", DialTimeout: 2 * time.Second, Timeout: time.Second},
 		Fingerprint: fingerprint.Config{Components: []string{"ja4", "user_agent", "ip_prefix"}, IPv4PrefixLength: 24, IPv6PrefixLength: 48},
 	}
@@ -54,6 +54,9 @@ func TestConfigValidate(t *testing.T) {
 		{"unresolved key is the config package's to report", func(c *Config) { c.Keys = append(c.Keys, unresolved) }, nil},
 		{"store", func(c *Config) { c.Store = "etcd" }, []string{"store"}},
 		{"max entries", func(c *Config) { c.MaxEntries = -1 }, []string{"max_entries"}},
+		{"cache entries negative", func(c *Config) { c.CacheEntries = -1 }, []string{"cache_entries"}},
+		{"cache entries too many", func(c *Config) { c.CacheEntries = MaxCacheEntries + 1 }, []string{"cache_entries"}},
+		{"cache entries one", func(c *Config) { c.CacheEntries = 1 }, nil},
 		{"refresh", func(c *Config) { c.RefreshBefore = -1; c.RefreshLockTTL = -1 }, []string{"refresh_before", "refresh_lock_ttl"}},
 		{"redis valid single", func(c *Config) { c.Store = "redis"; c.Redis.Addrs = []string{"127.0.0.1:6379"} }, nil},
 		{"redis no address", func(c *Config) { c.Store = "redis" }, []string{"redis.addrs"}},

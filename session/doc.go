@@ -64,7 +64,11 @@
 // whether a session exists. To keep Load cheap it remembers the records it
 // recently opened, keyed by storage key, version and the sealed bytes'
 // nonce and tag, and skips decrypting and decoding an entry it has already
-// authenticated (see decodedCache); at most 8192 records are kept.
+// authenticated (see decodedCache). A deleted, expired, rewritten or
+// resealed entry no longer matches, so a remembered record is never used
+// past its stored version. At most Config.CacheEntries records are kept
+// (default 10000), evicted by CLOCK; Manager.CacheStats counts hits,
+// misses and evictions.
 //
 // # Failure
 //

@@ -65,7 +65,6 @@ func aliceRecord(now time.Time) *Record {
 		Claims:   map[string]any{"tenant": "acme", "department": "sales"},
 		Tokens: Tokens{
 			IDToken:      "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ." + fakeJWTBody(600) + ".sig",
-			AccessToken:  "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ." + fakeJWTBody(800) + ".sig",
 			RefreshToken: "rt-" + fakeJWTBody(64),
 			Expiry:       now.Add(time.Hour),
 		},

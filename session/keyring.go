@@ -184,8 +184,18 @@ func aad(storageKey string, version uint64) []byte {
 // seal encrypts plaintext under the active key: version byte, key id,
 // nonce, then the GCM ciphertext and tag.
 func (r *keyRing) seal(storageKey string, version uint64, plaintext []byte) []byte {
+	return r.sealTo(nil, storageKey, version, plaintext)
+}
+
+// sealTo is seal into dst's memory (from its start) when it is large
+// enough; dst must not overlap plaintext.
+func (r *keyRing) sealTo(dst []byte, storageKey string, version uint64, plaintext []byte) []byte {
 	k := r.active()
-	out := make([]byte, sealHeadLen, sealHeadLen+len(plaintext)+k.aead.Overhead())
+	out := dst[:0]
+	if n := sealHeadLen + len(plaintext) + k.aead.Overhead(); cap(out) < n {
+		out = make([]byte, 0, n)
+	}
+	out = out[:sealHeadLen]
 	out[0] = sealVersion
 	binary.BigEndian.PutUint32(out[1:], k.id)
 	// A random nonce per seal; see the package comment for the key's limit.

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -37,7 +39,8 @@ type Manager struct {
 	log   *slog.Logger
 
 	flight  singleflight.Group
-	decoded decodedCache
+	decoded *decodedCache
+	bufs    sync.Pool // of *writeBuf
 }
 
 // New returns a Manager for cfg (Defaults applied, secrets resolved) on
@@ -71,8 +74,13 @@ func New(cfg Config, store Store, log *slog.Logger, now func() time.Time) (*Mana
 		codec:         &CookieCodec{ring: ring},
 		now:           now,
 		log:           log,
+		decoded:       newDecodedCache(cfg.CacheEntries),
 	}, nil
 }
+
+// CacheStats reports what the cache of decoded records did (see
+// Config.CacheEntries), for metrics.
+func (m *Manager) CacheStats() CacheStats { return m.decoded.stats() }
 
 // Codec returns the manager's cookie codec.
 func (m *Manager) Codec() *CookieCodec { return m.codec }
@@ -178,22 +186,53 @@ func (m *Manager) open(e Entry) (*Record, error) {
 	return rec, nil
 }
 
-// entry seals rec for the store.
-func (m *Manager) entry(rec *Record) (Entry, error) {
-	pt, err := json.Marshal(rec)
-	if err != nil {
-		return Entry{}, fmt.Errorf("session: encoding record: %w", err)
+// writeBuf holds one write's encoded and sealed record. Stores copy what
+// they keep (see the conformance suite), so both are reused for the next
+// write once the store call and the cache have looked at the entry: a
+// write then allocates nothing of the record's size but the store's copy.
+type writeBuf struct {
+	plain  bytes.Buffer
+	sealed []byte
+}
+
+// maxPooledRecord bounds the buffers kept for reuse; a rare huge record
+// is left to the collector.
+const maxPooledRecord = 64 << 10
+
+// entry seals rec for the store, in a buffer of m.bufs; the caller gives
+// it back with release once the store and the cache are done with it.
+func (m *Manager) entry(rec *Record) (Entry, *writeBuf, error) {
+	wb, _ := m.bufs.Get().(*writeBuf)
+	if wb == nil {
+		wb = &writeBuf{}
 	}
+	// Encoder.Encode writes what json.Marshal returns, then a newline.
+	if err := json.NewEncoder(&wb.plain).Encode(rec); err != nil {
+		m.release(wb)
+		return Entry{}, nil, fmt.Errorf("session: encoding record: %w", err)
+	}
+	pt := bytes.TrimSuffix(wb.plain.Bytes(), []byte("\n"))
+	wb.sealed = m.ring.sealTo(wb.sealed, rec.key, rec.Version, pt)
 	e := Entry{
 		Key:     rec.key,
 		Version: rec.Version,
-		Data:    m.ring.seal(rec.key, rec.Version, pt),
+		Data:    wb.sealed,
 		Expires: rec.IdleExpires.Add(storeGrace),
 	}
 	if k := m.ring.byID(rec.id.kid); k != nil && rec.UserID != "" {
 		e.UserKey = k.userKey(rec.UserID)
 	}
-	return e, nil
+	return e, wb, nil
+}
+
+// release wipes the plaintext of wb and keeps wb for the next write.
+func (m *Manager) release(wb *writeBuf) {
+	clear(wb.plain.Bytes())
+	wb.plain.Reset()
+	if wb.plain.Cap() > maxPooledRecord || cap(wb.sealed) > maxPooledRecord {
+		return
+	}
+	m.bufs.Put(wb)
 }
 
 // Start stores rec as a new session under a fresh id, sets the session
@@ -235,14 +274,18 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, rec *Record,
 	next.LastSeen = now
 	next.IdleExpires = minTime(now.Add(m.idle), next.Expires)
 	next.Version = 1
-	e, err := m.entry(next)
+	e, wb, err := m.entry(next)
 	if err != nil {
 		return err
 	}
-	if err := m.store.Create(ctx, e); err != nil {
+	err = m.store.Create(ctx, e)
+	if err == nil {
+		m.decoded.put(e, next.Clone())
+	}
+	m.release(wb)
+	if err != nil {
 		return err
 	}
-	m.decoded.put(e, next.Clone())
 	*rec = *next
 	http.SetCookie(w, sessionCookie(m.name, m.codec.Encode(rec.id), rec.Expires.Sub(now)))
 	// A response that sets a session cookie must not be stored by a shared
@@ -279,16 +322,17 @@ func (m *Manager) Save(ctx context.Context, rec *Record) error {
 // put writes next as the version after expect; next.Version is set.
 func (m *Manager) put(ctx context.Context, next *Record, expect uint64) error {
 	next.Version = expect + 1
-	e, err := m.entry(next)
+	e, wb, err := m.entry(next)
 	if err != nil {
 		return err
 	}
 	err = m.store.Update(ctx, e, expect)
-	if errors.Is(err, ErrNotFound) {
-		return ErrNoSession
-	}
 	if err == nil {
 		m.decoded.put(e, next.Clone())
+	}
+	m.release(wb)
+	if errors.Is(err, ErrNotFound) {
+		return ErrNoSession
 	}
 	return err
 }

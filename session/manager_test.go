@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"strings"
@@ -57,6 +58,32 @@ func TestStartLoad(t *testing.T) {
 	}
 	if s := got.ID().String(); strings.Contains(cookie, s) || s != "session.ID(redacted)" {
 		t.Errorf("ID.String() = %q, want it redacted", s)
+	}
+}
+
+// The sealed plaintext is the record's JSON, byte for byte what
+// json.Marshal makes, so replicas that decode with json.Unmarshal read it.
+func TestSealedPlaintextIsJSON(t *testing.T) {
+	f := newMemFixture(t)
+	rec := aliceRecord(f.clock.Now())
+	rec.Claims["html"] = "<b>&</b>"
+	for range 3 { // the second and third write reuse the first one's buffers
+		startSession(t, f.m, rec, ID{})
+		e, err := f.store.Get(t.Context(), rec.Hash())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pt, err := f.m.ring.open(e.Key, e.Version, e.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(pt) != string(want) {
+			t.Errorf("sealed plaintext\n%s\nwant json.Marshal's\n%s", pt, want)
+		}
 	}
 }
 
@@ -497,7 +524,7 @@ func TestList(t *testing.T) {
 	a := aliceRecord(f.clock.Now())
 	startSession(t, f.m, a, ID{})
 	f.clock.Advance(time.Minute)
-	b := &Record{UserID: "bob", Tokens: Tokens{AccessToken: "secret-token"}}
+	b := &Record{UserID: "bob", Tokens: Tokens{RefreshToken: "secret-token"}}
 	startSession(t, f.m, b, ID{})
 
 	got, err := f.m.List(ctx)

@@ -20,16 +20,20 @@ type MemoryStore struct {
 
 	mu      sync.RWMutex
 	entries map[string]*memEntry
-	users   map[string]map[string]struct{}
+	users   map[string]*memEntry // user key -> first of the user's entries
 	byExp   expiryHeap
 	locks   map[string]memLock
 }
 
 var _ Store = (*MemoryStore)(nil)
 
+// memEntry is one stored entry. The entries of one user are a list
+// threaded through them, so the per-user index costs two pointers per
+// entry rather than a map per user.
 type memEntry struct {
 	Entry
-	index int // in byExp
+	index              int // in byExp
+	prevUser, nextUser *memEntry
 }
 
 type memLock struct {
@@ -61,7 +65,7 @@ func NewMemoryStore(o MemoryOptions) *MemoryStore {
 		max:      o.MaxEntries,
 		onRevoke: o.OnRevoke,
 		entries:  map[string]*memEntry{},
-		users:    map[string]map[string]struct{}{},
+		users:    map[string]*memEntry{},
 		locks:    map[string]memLock{},
 	}
 }
@@ -106,14 +110,7 @@ func (s *MemoryStore) Create(ctx context.Context, e Entry) error {
 	me.Data = append([]byte(nil), e.Data...)
 	s.entries[e.Key] = me
 	heap.Push(&s.byExp, me)
-	if e.UserKey != "" {
-		set := s.users[e.UserKey]
-		if set == nil {
-			set = map[string]struct{}{}
-			s.users[e.UserKey] = set
-		}
-		set[e.Key] = struct{}{}
-	}
+	s.indexUser(me)
 	return nil
 }
 
@@ -130,19 +127,17 @@ func (s *MemoryStore) Update(ctx context.Context, e Entry, expect uint64) error 
 	if me.Version != expect {
 		return ErrConflict
 	}
-	if me.UserKey != e.UserKey {
+	userKey := me.UserKey
+	if userKey != e.UserKey {
 		s.unindexUser(me)
-		if e.UserKey != "" {
-			set := s.users[e.UserKey]
-			if set == nil {
-				set = map[string]struct{}{}
-				s.users[e.UserKey] = set
-			}
-			set[e.Key] = struct{}{}
-		}
 	}
 	me.Entry = e
 	me.Data = append([]byte(nil), e.Data...)
+	if userKey != e.UserKey {
+		s.indexUser(me)
+	} else {
+		me.UserKey = userKey // the string already held
+	}
 	heap.Fix(&s.byExp, me.index)
 	return nil
 }
@@ -166,9 +161,11 @@ func (s *MemoryStore) Delete(ctx context.Context, key string) error {
 func (s *MemoryStore) DeleteUser(ctx context.Context, userKey string) (int, error) {
 	s.mu.Lock()
 	var keys []string
-	for k := range s.users[userKey] {
-		keys = append(keys, k)
-		s.remove(s.entries[k])
+	for me := s.users[userKey]; me != nil; {
+		next := me.nextUser
+		keys = append(keys, me.Key)
+		s.remove(me)
+		me = next
 	}
 	s.mu.Unlock()
 	if len(keys) > 0 {
@@ -182,7 +179,7 @@ func (s *MemoryStore) DeleteAll(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	n := len(s.entries)
 	s.entries = map[string]*memEntry{}
-	s.users = map[string]map[string]struct{}{}
+	s.users = map[string]*memEntry{}
 	s.byExp = nil
 	s.mu.Unlock()
 	s.revoked(Revocation{All: true})
@@ -255,16 +252,38 @@ func (s *MemoryStore) remove(me *memEntry) {
 	}
 }
 
+// indexUser puts me first in its user's list; s.mu must be held.
+func (s *MemoryStore) indexUser(me *memEntry) {
+	if me.UserKey == "" {
+		return
+	}
+	if head := s.users[me.UserKey]; head != nil {
+		// One copy of the user key for all of the user's entries.
+		me.UserKey = head.UserKey
+		head.prevUser = me
+		me.nextUser = head
+	}
+	s.users[me.UserKey] = me
+}
+
+// unindexUser takes me out of its user's list; s.mu must be held.
 func (s *MemoryStore) unindexUser(me *memEntry) {
 	if me.UserKey == "" {
 		return
 	}
-	if set := s.users[me.UserKey]; set != nil {
-		delete(set, me.Key)
-		if len(set) == 0 {
+	if me.prevUser != nil {
+		me.prevUser.nextUser = me.nextUser
+	} else if s.users[me.UserKey] == me {
+		if me.nextUser != nil {
+			s.users[me.UserKey] = me.nextUser
+		} else {
 			delete(s.users, me.UserKey)
 		}
 	}
+	if me.nextUser != nil {
+		me.nextUser.prevUser = me.prevUser
+	}
+	me.prevUser, me.nextUser = nil, nil
 }
 
 // expiryHeap orders entries by Expires, earliest first (container/heap).

@@ -47,12 +47,22 @@ type Record struct {
 	Version uint64 `json:"version"`
 }
 
-// Tokens are the OIDC tokens of a session. They never leave the gateway.
+// Tokens are what a session keeps of its OIDC tokens. They never leave
+// the gateway.
+//
+// The access token is not kept: the gateway checks it at sign-in and at
+// each refresh (at_hash, OIDC Core §3.1.3.8) but never sends it anywhere,
+// so keeping it would only put a bearer token into every store dump and
+// a kilobyte into every session. Records written before carry it as
+// access_token, which decoding ignores.
 type Tokens struct {
-	IDToken      string `json:"id_token,omitempty"`
-	AccessToken  string `json:"access_token,omitempty"`
+	// IDToken is the last ID token, sent back as id_token_hint at logout
+	// (OpenID Connect RP-Initiated Logout 1.0 §2).
+	IDToken string `json:"id_token,omitempty"`
+	// RefreshToken renews the grant (RFC 6749 §6).
 	RefreshToken string `json:"refresh_token,omitempty"`
-	// Expiry is when the access token expires; zero when unknown.
+	// Expiry is when the access token expires, which is when the grant is
+	// next renewed; zero when unknown.
 	Expiry time.Time `json:"expiry,omitzero"`
 }
 

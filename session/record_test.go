@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,27 @@ func TestRecordJSON(t *testing.T) {
 	}
 	if d := cmp.Diff(&got, rec, cmpopts.IgnoreUnexported(Record{})); d != "" {
 		t.Errorf("JSON round trip (-got +want):\n%s", d)
+	}
+}
+
+// A record sealed before access tokens were dropped still opens; its
+// access token is ignored.
+func TestRecordJSONWithAccessToken(t *testing.T) {
+	old := `{"user_id":"alice","tokens":{"id_token":"id","access_token":"at","refresh_token":"rt","expiry":"2026-03-01T10:00:00Z"},"version":3}`
+	var got Record
+	if err := json.Unmarshal([]byte(old), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := Tokens{IDToken: "id", RefreshToken: "rt", Expiry: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	if got.UserID != "alice" || got.Version != 3 || got.Tokens != want {
+		t.Errorf("old record = %+v, want alice, version 3, tokens %+v", got, want)
+	}
+	b, err := json.Marshal(&got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "access_token") || strings.Contains(string(b), `"at"`) {
+		t.Errorf("re-encoded record %s still carries the access token", b)
 	}
 }
 

@@ -126,7 +126,7 @@ func TestRefreshOnceAcrossReplicas(t *testing.T) {
 		calls.Add(1)
 		// Long enough that every request finds the tokens due meanwhile.
 		time.Sleep(100 * time.Millisecond)
-		return Tokens{IDToken: cur.IDToken, AccessToken: "new-access", RefreshToken: "new-refresh", Expiry: clock.Now().Add(time.Hour)}, nil
+		return Tokens{IDToken: "new-id", RefreshToken: "new-refresh", Expiry: clock.Now().Add(time.Hour)}, nil
 	}
 
 	const perReplica = 50
@@ -147,7 +147,7 @@ func TestRefreshOnceAcrossReplicas(t *testing.T) {
 					t.Errorf("Refresh: %v", err)
 					return
 				}
-				if got.Tokens.AccessToken != "new-access" || got.Tokens.RefreshToken != "new-refresh" {
+				if got.Tokens.IDToken != "new-id" || got.Tokens.RefreshToken != "new-refresh" {
 					t.Errorf("Refresh returned tokens %+v, want the refreshed ones", got.Tokens)
 				}
 			})
@@ -159,7 +159,7 @@ func TestRefreshOnceAcrossReplicas(t *testing.T) {
 		t.Errorf("the refresh function ran %d times for %d concurrent requests on 2 replicas, want exactly 1", n, 2*perReplica)
 	}
 	got, err := b.m.Load(requestWithCookies("__Host-crmgate=" + cookie))
-	if err != nil || got.Tokens.AccessToken != "new-access" {
+	if err != nil || got.Tokens.IDToken != "new-id" {
 		t.Errorf("stored session after refresh: %v, %v", got, err)
 	}
 }

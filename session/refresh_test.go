@@ -22,7 +22,7 @@ func TestRefresh(t *testing.T) {
 		if cur.RefreshToken != rec.Tokens.RefreshToken {
 			t.Errorf("fn got refresh token %q, want the session's", cur.RefreshToken)
 		}
-		return Tokens{AccessToken: "new", RefreshToken: "rotated", Expiry: f.clock.Now().Add(time.Hour)}, nil
+		return Tokens{IDToken: "new", RefreshToken: "rotated", Expiry: f.clock.Now().Add(time.Hour)}, nil
 	}
 
 	// Not due: nothing happens.
@@ -35,12 +35,12 @@ func TestRefresh(t *testing.T) {
 		t.Fatal("NeedsRefresh at expiry-1m = false, want true")
 	}
 	got, err := f.m.Refresh(ctx, rec, fn)
-	if err != nil || got.Tokens.AccessToken != "new" || got.Version != 2 || calls.Load() != 1 {
+	if err != nil || got.Tokens.IDToken != "new" || got.Version != 2 || calls.Load() != 1 {
 		t.Fatalf("Refresh(due) = %+v, %v after %d calls", got, err, calls.Load())
 	}
 	// A request that loaded the old record finds the new tokens without a
 	// second call (check again).
-	if got2, err := f.m.Refresh(ctx, rec, fn); err != nil || got2.Tokens.AccessToken != "new" || calls.Load() != 1 {
+	if got2, err := f.m.Refresh(ctx, rec, fn); err != nil || got2.Tokens.IDToken != "new" || calls.Load() != 1 {
 		t.Errorf("Refresh(stale record) = %+v, %v after %d calls; want the stored tokens, no call", got2, err, calls.Load())
 	}
 	stored, _ := f.load(cookie)
@@ -58,13 +58,13 @@ func TestRefreshConcurrentInProcess(t *testing.T) {
 	fn := func(ctx context.Context, cur Tokens) (Tokens, error) {
 		calls.Add(1)
 		time.Sleep(20 * time.Millisecond)
-		return Tokens{AccessToken: "new", Expiry: f.clock.Now().Add(time.Hour)}, nil
+		return Tokens{IDToken: "new", Expiry: f.clock.Now().Add(time.Hour)}, nil
 	}
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {
 			got, err := f.m.Refresh(context.Background(), rec.Clone(), fn)
-			if err != nil || got.Tokens.AccessToken != "new" {
+			if err != nil || got.Tokens.IDToken != "new" {
 				t.Errorf("Refresh = %v, %v", got, err)
 			}
 		})
@@ -86,9 +86,9 @@ func TestRefreshFailureReleasesLock(t *testing.T) {
 		t.Fatalf("Refresh with a failing fn = %v, want its error", err)
 	}
 	got, err := f.m.Refresh(ctx, rec, func(context.Context, Tokens) (Tokens, error) {
-		return Tokens{AccessToken: "new", Expiry: f.clock.Now().Add(time.Hour)}, nil
+		return Tokens{IDToken: "new", Expiry: f.clock.Now().Add(time.Hour)}, nil
 	})
-	if err != nil || got.Tokens.AccessToken != "new" {
+	if err != nil || got.Tokens.IDToken != "new" {
 		t.Errorf("Refresh after a failure = %v, %v; want the lock released and a new refresh", got, err)
 	}
 }
@@ -107,13 +107,13 @@ func TestRefreshKeepsConcurrentSave(t *testing.T) {
 		if err := f.m.Save(ctx, other); err != nil {
 			t.Errorf("concurrent Save: %v", err)
 		}
-		return Tokens{AccessToken: "new", Expiry: f.clock.Now().Add(time.Hour)}, nil
+		return Tokens{IDToken: "new", Expiry: f.clock.Now().Add(time.Hour)}, nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stored, _ := f.load(cookie)
-	if stored.Tokens.AccessToken != "new" || stored.Fingerprint["ja4"] != "rebound" || got.Version != stored.Version {
-		t.Errorf("after Refresh racing a Save: tokens %q, fingerprint %v, version %d/%d", stored.Tokens.AccessToken, stored.Fingerprint, got.Version, stored.Version)
+	if stored.Tokens.IDToken != "new" || stored.Fingerprint["ja4"] != "rebound" || got.Version != stored.Version {
+		t.Errorf("after Refresh racing a Save: tokens %q, fingerprint %v, version %d/%d", stored.Tokens.IDToken, stored.Fingerprint, got.Version, stored.Version)
 	}
 }

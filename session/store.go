@@ -18,6 +18,8 @@ type Store interface {
 	// before it was called. The caller must not modify the Data it gets.
 	Get(ctx context.Context, key string) (Entry, error)
 	// Create stores e under e.Key if no live entry is there (ErrExists).
+	// The store keeps a copy of e.Data: the caller may reuse it once
+	// Create returns (as may it after Update).
 	Create(ctx context.Context, e Entry) error
 	// Update replaces the entry under e.Key with e if the stored version is
 	// still expect: ErrConflict if it is not, ErrNotFound if there is no

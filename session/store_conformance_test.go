@@ -222,6 +222,49 @@ func testStoreConformance(t *testing.T, newHarness func(*testing.T) *storeHarnes
 		}
 	})
 
+	t.Run("DeleteUserAfterChurn", func(t *testing.T) {
+		// The user index stays right when the user's sessions end one by
+		// one, first, last and in between, or expire.
+		h := newHarness(t)
+		for i := range 6 {
+			e := entry(h.clock, fmt.Sprintf("a%d", i), "alice", 1)
+			if i == 2 {
+				e.Expires = h.clock.Now().Add(time.Minute)
+			}
+			if err := h.store.Create(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.store.Create(ctx, entry(h.clock, fmt.Sprintf("b%d", i), "bob", 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, k := range []string{"a0", "a5", "a3"} {
+			if err := h.store.Delete(ctx, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := h.store.Update(ctx, entry(h.clock, "a1", "alice", 2), 1); err != nil {
+			t.Fatal(err)
+		}
+		h.clock.Advance(2 * time.Minute)
+		if err := h.store.Create(ctx, entry(h.clock, "a6", "alice", 1)); err != nil {
+			t.Fatal(err)
+		}
+		// a1, a4 and a6 are live; a2 expired (a store may still count it).
+		n, err := h.store.DeleteUser(ctx, "alice")
+		if err != nil || n < 3 || n > 4 {
+			t.Errorf("DeleteUser(alice) = %d, %v; want 3 (or 4 with the expired one), nil", n, err)
+		}
+		for _, k := range []string{"a1", "a4", "a6"} {
+			if _, err := h.store.Get(ctx, k); !errors.Is(err, ErrNotFound) {
+				t.Errorf("Get(%s) after DeleteUser = %v, want ErrNotFound", k, err)
+			}
+		}
+		if n, err := h.store.DeleteUser(ctx, "bob"); err != nil || n != 6 {
+			t.Errorf("DeleteUser(bob) = %d, %v; want 6, nil", n, err)
+		}
+	})
+
 	t.Run("DeleteAllAndList", func(t *testing.T) {
 		h := newHarness(t)
 		var want []string

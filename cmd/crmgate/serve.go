@@ -100,7 +100,7 @@ func startGateway(ctx context.Context, f *config.File, log *slog.Logger, lns lis
 	if err != nil {
 		return nil, err
 	}
-	id, err := startIdentity(ctx, f, log, adm, aud)
+	id, err := startIdentity(ctx, f, log, reg, adm, aud)
 	if err != nil {
 		aud.close()
 		return nil, err
@@ -183,10 +183,11 @@ func (id *identity) close() {
 
 // startIdentity builds the session store and manager and the OIDC relying
 // party, starts them, and registers their readiness checks and the session
-// operations with the admin server. A provider that cannot be reached yet
-// is not an error (the relying party keeps trying); a session store that
-// cannot be reached is: sessions fail closed.
-func startIdentity(ctx context.Context, f *config.File, log *slog.Logger, adm *admin.Server, aud *auditStage) (*identity, error) {
+// operations with the admin server, and the session cache's metrics with
+// reg. A provider that cannot be reached yet is not an error (the relying
+// party keeps trying); a session store that cannot be reached is: sessions
+// fail closed.
+func startIdentity(ctx context.Context, f *config.File, log *slog.Logger, reg prometheus.Registerer, adm *admin.Server, aud *auditStage) (*identity, error) {
 	id := &identity{}
 	if f.OIDC == nil {
 		return id, nil
@@ -227,6 +228,12 @@ func startIdentity(ctx context.Context, f *config.File, log *slog.Logger, adm *a
 		return nil, fmt.Errorf("session: %w", err)
 	}
 	mgr = m
+	for _, c := range sessionCacheMetrics(m) {
+		if err := reg.Register(c); err != nil {
+			id.close()
+			return nil, fmt.Errorf("session metrics: %w", err)
+		}
+	}
 	if rs, ok := store.(*session.RedisStore); ok {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := rs.Start(sctx)

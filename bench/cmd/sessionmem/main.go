@@ -129,7 +129,7 @@ func (d *discard) WriteHeader(int)             {}
 
 // record is a signed-in user's session as a sign-in through an OpenID
 // provider leaves it: claims, roles, and the provider's tokens (a signed
-// ID token and access token, an opaque refresh token).
+// ID token and an opaque refresh token; the access token is not kept).
 func record(i int) *session.Record {
 	jwt := func(n int) string { return strings.Repeat("x", n) }
 	return &session.Record{
@@ -138,7 +138,7 @@ func record(i int) *session.Record {
 		AuthTime: time.Now(),
 		Claims:   map[string]any{"name": "User " + strconv.Itoa(i), "preferred_username": "user" + strconv.Itoa(i)},
 		Tokens: session.Tokens{
-			IDToken: jwt(850), AccessToken: jwt(800), RefreshToken: jwt(43),
+			IDToken: jwt(850), RefreshToken: jwt(43),
 			Expiry: time.Now().Add(time.Hour),
 		},
 		Fingerprint: map[string]string{"ja4": "t13d1516h2_8daaf6152771_02713d6af862", "user_agent": "firefox/140", "ip_prefix": "127.0.0.0/24"},
