@@ -20,8 +20,9 @@ import (
 // embeds (internal/opatest builds it once).
 
 // sameDecision compares what the policy decided, leaving out what differs
-// by mode: the revision, the time and the server's decision id.
-var sameDecision = cmpopts.IgnoreFields(Decision{}, "Revision", "Elapsed", "DecisionID")
+// by mode: the revision, the time, the server's decision id, and the
+// embedded engine's reuse of a decision and memo of its compiled parts.
+var sameDecision = cmpopts.IgnoreFields(Decision{}, "Revision", "Elapsed", "DecisionID", "Reused", "Memo")
 
 // The shipped policy served by an OPA server decides every demo caller,
 // route and method exactly as the embedded engine does: allows, denies,
