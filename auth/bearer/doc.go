@@ -69,6 +69,15 @@
 // costs the provider one request per cooldown. Tokens without a kid
 // never cause a fetch.
 //
+// A token whose signature verified is remembered (by its SHA-256, at most
+// 4096 tokens, with the key set it verified with), so that a client
+// sending the same token again costs no signature check: on the next
+// request only the checks of step 7 onwards run again. The memory of a
+// token holds only while the key set it verified with is the issuer's
+// current one; each fetch (every 10 minutes, or for an unknown kid)
+// replaces it, so a withdrawn key stops being accepted for every token at
+// the same time as without this memory.
+//
 // # Provider outages
 //
 // New does no I/O and Start does not wait for the provider. Until an

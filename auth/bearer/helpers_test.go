@@ -162,6 +162,8 @@ type envOpts struct {
 	noWait bool
 	// retry, when set, is the back-off of the key fetches.
 	retry time.Duration
+	// refresh, when set, is how often the key set is fetched again.
+	refresh time.Duration
 }
 
 func newEnv(t testing.TB, p *provider, o envOpts) *env {
@@ -175,9 +177,12 @@ func newEnv(t testing.TB, p *provider, o envOpts) *env {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	if o.retry > 0 {
-		for _, is := range v.order {
+	for _, is := range v.order {
+		if o.retry > 0 {
 			is.keys.retryMin, is.keys.retryMax = o.retry, 4*o.retry
+		}
+		if o.refresh > 0 {
+			is.keys.refreshEvery = o.refresh
 		}
 	}
 	if err := v.Start(t.Context()); err != nil {

@@ -430,7 +430,8 @@ func keyFits(k *jose.JSONWebKey, alg string) bool {
 type attempt struct {
 	raw     string
 	jws     *jose.JSONWebSignature
-	payload []byte // verified
+	payload []byte       // verified
+	snap    *keySnapshot // the key set payload verified with
 	err     error
 }
 
@@ -448,18 +449,19 @@ func (ks *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, erro
 		}
 		a = &attempt{raw: jwt, jws: jws}
 	}
-	a.payload, a.err = ks.verify(ctx, a.jws)
+	a.payload, a.snap, a.err = ks.verify(ctx, a.jws)
 	return a.payload, a.err
 }
 
-func (ks *keySet) verify(ctx context.Context, jws *jose.JSONWebSignature) ([]byte, error) {
+// verify returns jws's payload and the key set whose key verified it.
+func (ks *keySet) verify(ctx context.Context, jws *jose.JSONWebSignature) ([]byte, *keySnapshot, error) {
 	snap := ks.current()
 	if snap == nil {
 		ks.nudge()
-		return nil, fmt.Errorf("%w: keys of %s not fetched yet", ErrUnavailable, ks.issuer)
+		return nil, nil, fmt.Errorf("%w: keys of %s not fetched yet", ErrUnavailable, ks.issuer)
 	}
 	if len(jws.Signatures) != 1 {
-		return nil, fmt.Errorf("%w: not exactly one signature", ErrMalformed)
+		return nil, nil, fmt.Errorf("%w: not exactly one signature", ErrMalformed)
 	}
 	h := jws.Signatures[0].Header
 	kid, alg := h.KeyID, h.Algorithm
@@ -468,21 +470,21 @@ func (ks *keySet) verify(ctx context.Context, jws *jose.JSONWebSignature) ([]byt
 		// The provider may have rotated its keys since the last fetch.
 		s, err := ks.refresh(ctx, true, kid)
 		if err != nil {
-			return nil, fmt.Errorf("%w: key set for kid %.64q: %v", ErrUnavailable, kid, err)
+			return nil, nil, fmt.Errorf("%w: key set for kid %.64q: %v", ErrUnavailable, kid, err)
 		}
 		if s != nil {
-			keys = s.match(kid, alg)
+			snap, keys = s, s.match(kid, alg)
 		}
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("%w: no key of the issuer for kid %.64q and alg %s", ErrInvalidSignature, kid, alg)
+		return nil, nil, fmt.Errorf("%w: no key of the issuer for kid %.64q and alg %s", ErrInvalidSignature, kid, alg)
 	}
 	for _, k := range keys {
 		if payload, err := jws.Verify(k.Key); err == nil {
-			return payload, nil
+			return payload, snap, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: signature does not verify", ErrInvalidSignature)
+	return nil, nil, fmt.Errorf("%w: signature does not verify", ErrInvalidSignature)
 }
 
 // truncate shortens s, which a token may have set, for logs.

@@ -30,6 +30,8 @@ type Verifier struct {
 	now      func() time.Time
 	maxBytes int
 	started  atomic.Bool
+	// verified remembers the tokens whose signature verified.
+	verified verifiedTokens
 }
 
 // issuer is one configured issuer, compiled: nothing on the request path
@@ -157,6 +159,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*scope.Subject, erro
 	if len(raw) > v.maxBytes {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(raw), v.maxBytes)
 	}
+	if e, ok := v.verified.get(raw); ok {
+		// Signed by a key of the issuer's current set, with this iss and
+		// aud: only what depends on the time is left to check.
+		return e.is.subject(e.t, v.now())
+	}
 	t, err := parseToken(raw)
 	if err != nil {
 		return nil, err
@@ -165,46 +172,54 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*scope.Subject, erro
 	if !ok {
 		return nil, fmt.Errorf("%w: %.64q", ErrUnknownIssuer, t.iss)
 	}
-	return is.verify(ctx, raw, t, v.now())
+	sub, snap, err := is.verify(ctx, raw, t, v.now())
+	if err != nil {
+		return nil, err
+	}
+	v.verified.add(raw, verifiedToken{is: is, t: t, snap: snap})
+	return sub, nil
 }
 
-func (is *issuer) verify(ctx context.Context, raw string, t *rawToken, now time.Time) (*scope.Subject, error) {
+// verify checks t, parsed from raw, and returns its subject and the key set
+// (of the issuer's keys) its signature verified with: the current one, or
+// a newer one an unknown kid caused to be fetched.
+func (is *issuer) verify(ctx context.Context, raw string, t *rawToken, now time.Time) (*scope.Subject, *keySnapshot, error) {
 	if !slices.Contains(is.cfg.Algorithms, t.alg) {
-		return nil, fmt.Errorf("%w: alg %s is not configured for issuer %s", ErrInvalidSignature, t.alg, is.cfg.Issuer)
+		return nil, nil, fmt.Errorf("%w: alg %s is not configured for issuer %s", ErrInvalidSignature, t.alg, is.cfg.Issuer)
 	}
 	if err := is.checkType(t.typ); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if is.keys.current() == nil {
 		is.keys.nudge()
-		return nil, fmt.Errorf("%w: keys of %s not fetched yet", ErrUnavailable, is.cfg.Issuer)
+		return nil, nil, fmt.Errorf("%w: keys of %s not fetched yet", ErrUnavailable, is.cfg.Issuer)
 	}
 	jws, err := jose.ParseSignedCompact(raw, is.algs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	a := &attempt{raw: raw, jws: jws}
 	_, oerr := is.verifier.Verify(context.WithValue(ctx, attemptKey{}, a), raw)
 	switch {
 	case a.err != nil:
-		return nil, a.err
+		return nil, nil, a.err
 	case a.payload == nil:
 		// Refused before the signature was checked.
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, oerr)
+		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, oerr)
 	case !bytes.Equal(a.payload, t.payload):
 		// The claims read below are the ones that were signed.
-		return nil, fmt.Errorf("%w: verified payload differs from the parsed one", ErrMalformed)
+		return nil, nil, fmt.Errorf("%w: verified payload differs from the parsed one", ErrMalformed)
 	}
 	sub, err := is.subject(t, now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if oerr != nil {
 		// go-oidc refused a token these checks accept (e.g. two claims
 		// whose names differ only in case): refuse it too.
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, oerr)
+		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, oerr)
 	}
-	return sub, nil
+	return sub, a.snap, nil
 }
 
 // checkType applies explicit typing (RFC 8725 §3.11): with RequireType,

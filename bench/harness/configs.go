@@ -30,6 +30,9 @@ type server struct {
 	metrics string
 	// apiKey is the X-API-Key header of a valid key, or "".
 	apiKey string
+	// bearer is the Authorization header of a valid JWT access token,
+	// or "".
+	bearer string
 }
 
 // pgids are the process groups whose CPU time counts as the server's.
@@ -68,6 +71,8 @@ type configuration struct {
 var (
 	mainWorkloads = []string{"get64k", "post1k"}
 	denyWorkloads = []string{"deny401", "deny403", "deny429"}
+	// credWorkloads are the machine clients' credentials.
+	credWorkloads = []string{"apikey", "jwt"}
 )
 
 var configurations = []configuration{
@@ -79,14 +84,23 @@ var configurations = []configuration{
 	{"C5", "oauth2-proxy", "oauth2-proxy, OIDC session in the cookie store", startOAuth2ProxyCookie, mainWorkloads, false},
 	{"C5r", "oauth2-proxy-redis", "oauth2-proxy, OIDC session in Redis (redis-server on CPU 0)", startOAuth2ProxyRedis, mainWorkloads, false},
 	{"C6", "crmgate", "crmgate minimal: TLS, OIDC session (memory store), proxy", stairStart(stairOpts{}), mainWorkloads, true},
-	{"C7.1", "+api-keys", "C6 and API keys (file store) accepted on the routes", stairStart(stairOpts{apiKeys: true}), nil, true},
+	{"C7.1", "+api-keys/jwt", "C6 and API keys (file store) and JWT access tokens accepted on the routes", stairStart(stairOpts{apiKeys: true}), credWorkloads, true},
 	{"C7.2", "+rate-limit", "and a local rate limit on every request", stairStart(stairOpts{apiKeys: true, rateLimit: true}), nil, true},
 	{"C7.3", "+fingerprint", "and session binding on JA4, user agent, network and language", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true}), nil, true},
 	{"C7.4", "+policy", "and the embedded OPA policy (shipped rules, no redactions)", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true}), nil, true},
 	{"C7.5", "+redaction", "and the shipped views: ssn removed, card, e-mail and phone masked", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true, redact: true}), nil, true},
-	{"C7", "crmgate-full", "and the audit trail (signed file sink with spool): the full pipeline, local state", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true, redact: true, audit: true}), append(append([]string{}, mainWorkloads...), denyWorkloads...), true},
-	{"C7r", "crmgate-full-redis", "C7 with sessions and rate limits in Redis (redis-server on CPU 0)", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true, redact: true, audit: true, redis: true}), append(append([]string{}, mainWorkloads...), denyWorkloads...), false},
+	{"C7", "crmgate-full", "and the audit trail (signed file sink with spool): the full pipeline, local state", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true, redact: true, audit: true}), concat(mainWorkloads, credWorkloads, denyWorkloads), true},
+	{"C7r", "crmgate-full-redis", "C7 with sessions and rate limits in Redis (redis-server on CPU 0)", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true, redact: true, audit: true, redis: true}), concat(mainWorkloads, credWorkloads, denyWorkloads), false},
 	{"C8", "crmgate-opa-server", "C7.4 with every decision asked of an OPA server (opa run --server on CPU 0, loopback HTTP) instead of the embedded engine", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true, opaServer: true}), []string{"deny403"}, false},
+}
+
+// concat is the workload lists one after the other, in a new slice.
+func concat(lists ...[]string) []string {
+	var all []string
+	for _, l := range lists {
+		all = append(all, l...)
+	}
+	return all
 }
 
 func configByID(id string) (configuration, bool) {

@@ -13,7 +13,7 @@ import (
 // zero value is the minimal gateway: TLS, OIDC sign-in with sessions in
 // memory, routing and the proxy.
 type stairOpts struct {
-	apiKeys     bool // API keys (file store) accepted besides sessions
+	apiKeys     bool // API keys (file store) and JWT access tokens accepted besides sessions
 	rateLimit   bool // a local rate limit on every request (never refuses the load)
 	fingerprint bool // bind sessions to JA4 (from trustedJA4Header), user agent, network and language
 	policy      bool // the embedded OPA policy: the shipped rules
@@ -63,6 +63,7 @@ session:
 	}
 	if o.apiKeys {
 		fmt.Fprintf(&b, "api_keys:\n  file: %q\n  pepper: \"file:%s\"\n", filepath.Join(e.work, tag+"-apikeys.json"), e.secrets["pepper"])
+		b.WriteString(bearerYAML(e))
 	}
 	if o.rateLimit {
 		b.WriteString("rate_limit:\n")
@@ -229,6 +230,10 @@ func startCrmgate(ctx context.Context, e *env, tag string, cert certSet, o stair
 		}
 		key, _, _ := strings.Cut(string(out), "\n")
 		s.apiKey = "X-API-Key: " + strings.TrimSpace(key)
+		if s.bearer, err = bearerToken(e, 4*time.Hour); err != nil {
+			e.stopServer(s)
+			return nil, err
+		}
 	}
 	p, err := e.procs.start(tag, []string{"GOMAXPROCS=1"}, pinned(serverCPU, filepath.Join(e.bin, "crmgate"), "serve", "-c", cfg)...)
 	if err != nil {

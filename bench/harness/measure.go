@@ -25,16 +25,21 @@ type workload struct {
 	extra  []string // more headers
 	expect int      // the status every answer must have
 	close  bool     // a new connection (TLS handshake) per request
+	// cred is another credential sent instead of the session: "apikey"
+	// (the configuration's API key) or "bearer" (a JWT access token).
+	cred string
 }
 
 var workloads = map[string]workload{
-	"get2k":     {"get2k", "GET one contact, 2 KB", "GET", pathItem, true, nil, 200, false},
-	"get64k":    {"get64k", "GET a page of contacts, 64 KB", "GET", pathList, true, nil, 200, false},
-	"post1k":    {"post1k", "POST a 1 KB contact", "POST", pathList, true, nil, 201, false},
-	"deny401":   {"deny401", "no credentials: 401", "GET", pathItem, false, nil, 401, false},
-	"deny403":   {"deny403", "signed in, refused by the policy: 403", "GET", pathAdmin, true, nil, 403, false},
-	"deny429":   {"deny429", "a wrong API key once its address is over the failed-credential limit: 429", "GET", pathItem, false, []string{"X-API-Key: cg_wrong_key_0000000000000000000000000000"}, 429, false},
-	"handshake": {"handshake", "GET 2 KB on a new connection each time (full TLS 1.3 handshake)", "GET", pathItem, true, []string{"Connection: close"}, 200, true},
+	"get2k":     {"get2k", "GET one contact, 2 KB", "GET", pathItem, true, nil, 200, false, ""},
+	"get64k":    {"get64k", "GET a page of contacts, 64 KB", "GET", pathList, true, nil, 200, false, ""},
+	"post1k":    {"post1k", "POST a 1 KB contact", "POST", pathList, true, nil, 201, false, ""},
+	"deny401":   {"deny401", "no credentials: 401", "GET", pathItem, false, nil, 401, false, ""},
+	"deny403":   {"deny403", "signed in, refused by the policy: 403", "GET", pathAdmin, true, nil, 403, false, ""},
+	"deny429":   {"deny429", "a wrong API key once its address is over the failed-credential limit: 429", "GET", pathItem, false, []string{"X-API-Key: cg_wrong_key_0000000000000000000000000000"}, 429, false, ""},
+	"apikey":    {"apikey", "GET 2 KB with an API key instead of a session", "GET", pathItem, false, nil, 200, false, "apikey"},
+	"jwt":       {"jwt", "GET 2 KB with a JWT access token (ES256) instead of a session", "GET", pathItem, false, nil, 200, false, "bearer"},
+	"handshake": {"handshake", "GET 2 KB on a new connection each time (full TLS 1.3 handshake)", "GET", pathItem, true, []string{"Connection: close"}, 200, true, ""},
 }
 
 // measurement is what one wrk run against one configuration gave.
@@ -77,6 +82,12 @@ func headersFor(s *server, w workload) []string {
 	h := []string{"Accept: application/json"}
 	if w.auth {
 		h = append(h, s.auth...)
+	}
+	switch w.cred {
+	case "apikey":
+		h = append(h, s.apiKey)
+	case "bearer":
+		h = append(h, s.bearer)
 	}
 	return append(h, w.extra...)
 }

@@ -213,7 +213,7 @@ func writeReport(w io.Writer, m meta, res *results) {
 
 	// Other workloads.
 	fmt.Fprintf(w, "## Other workloads\n\nreq/s per core (÷ C4 of the same workload and round), CPU µs per request.\n\n")
-	wls := []string{"get64k", "post1k", "deny401", "deny403", "deny429"}
+	wls := []string{"get64k", "post1k", "apikey", "jwt", "deny401", "deny403", "deny429"}
 	fmt.Fprintf(w, "| id |")
 	for _, wl := range wls {
 		fmt.Fprintf(w, " %s |", workloads[wl].what)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
@@ -46,6 +47,10 @@ type env struct {
 	cookieKey string // oauth2-proxy's cookie secret
 	clientSec string // both relying parties' client secret at the IdP
 	secrets   map[string]string
+	// bearerKey signs the JWT workload's access tokens; bearerJWKS is
+	// the file of its public key set, served by the IdP.
+	bearerKey  *ecdsa.PrivateKey
+	bearerJWKS string
 }
 
 // The benchmark's user at the identity provider: roles support (reads
@@ -132,6 +137,9 @@ func prepare(e *env) error {
 	if err := os.WriteFile(e.postLua, []byte(lua), 0o644); err != nil {
 		return err
 	}
+	if err := bearerKeys(e); err != nil {
+		return fmt.Errorf("bearer keys: %w", err)
+	}
 	e.clientSec = randomHex(48)
 	e.secrets = map[string]string{}
 	for _, name := range []string{"session-key", "client-secret", "pepper", "redact-key", "audit-key"} {
@@ -166,7 +174,8 @@ func startIdP(ctx context.Context, e *env) error {
 		"-addr", addr, "-cert", e.ecdsa.cert, "-key", e.ecdsa.key,
 		"-user", benchUser+":"+benchPassword+":"+benchRoles,
 		"-client", "crmgate:"+e.clientSec+":"+base+"/.crmgate/callback",
-		"-client", "oauth2-proxy:"+e.clientSec+":"+base+"/oauth2/callback")...)
+		"-client", "oauth2-proxy:"+e.clientSec+":"+base+"/oauth2/callback",
+		"-jwks", bearerJWKSPath+"="+e.bearerJWKS)...)
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,7 @@ func run() error {
 	var users, clients multiFlag
 	flag.Var(&users, "user", "NAME:PASSWORD:ROLE[,ROLE...] (repeatable)")
 	flag.Var(&clients, "client", "ID:SECRET:REDIRECT_URI[|REDIRECT_URI...] (repeatable)")
+	jwks := flag.String("jwks", "", "PATH=FILE: also serve the JSON Web Key Set in FILE at PATH (the benchmark's machine client)")
 	flag.Parse()
 	if err := loopback.Check(*addr); err != nil {
 		return err
@@ -86,8 +87,27 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	handler := p.Handler()
+	if *jwks != "" {
+		path, file, ok := strings.Cut(*jwks, "=")
+		if !ok || !strings.HasPrefix(path, "/") {
+			return fmt.Errorf("-jwks %q: want /PATH=FILE", *jwks)
+		}
+		set, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/", handler)
+		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/jwk-set+json")
+			w.Header().Set("Cache-Control", "max-age=3600")
+			_, _ = w.Write(set)
+		})
+		handler = mux
+	}
 	srv := &http.Server{
-		Handler:           p.Handler(),
+		Handler:           handler,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 	}
