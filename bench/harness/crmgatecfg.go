@@ -223,7 +223,7 @@ func startCrmgate(ctx context.Context, e *env, tag string, cert certSet, o stair
 		return nil, err
 	}
 	if o.apiKeys {
-		out, err := e.procs.run(ctx, 30*time.Second, nil, filepath.Join(e.bin, "crmgate"), "apikey", "create", "-c", cfg, "--name", "bench", "--scope", "contacts:read")
+		out, err := e.procs.run(ctx, 30*time.Second, nil, filepath.Join(e.bin, "crmgate"), "apikey", "create", "-c", cfg, "--name", "bench", "--scope", "contacts:read", "--tier", "standard")
 		if err != nil {
 			e.stopServer(s)
 			return nil, fmt.Errorf("creating the API key: %w\n%s", err, out)
