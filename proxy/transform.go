@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/crmgate/crmgate/policy"
@@ -159,6 +160,13 @@ func (g *Gateway) transformResponse(res *http.Response, s *scope.Scope, f *forwa
 	// res.Body stays the upstream's: ReverseProxy closes it.
 	res.Body = &transformBody{ctx: res.Request.Context(), r: r, up: res.Body, g: g, s: s, rd: rd, rules: f.redactions}
 	res.ContentLength = -1
+	if n, ok := r.Len(); ok {
+		// A body that was read whole states its length: it goes out with
+		// its headers in one write, not chunked and flushed per chunk
+		// (ReverseProxy flushes every write of a body of unknown length).
+		res.ContentLength = int64(n)
+		h["Content-Length"] = []string{strconv.Itoa(n)}
+	}
 	return nil
 }
 

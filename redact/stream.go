@@ -228,6 +228,18 @@ func (r *Reader) Prefetch() error {
 	return r.m.err
 }
 
+// Len reports, once the whole body has been read and checked (as
+// Prefetch leaves a body smaller than Options.BufferBytes), how many bytes
+// of output Read is still to hand out before io.EOF; ok is false while
+// the body has not ended or after an error. A response can then state
+// its Content-Length instead of being sent in chunks.
+func (r *Reader) Len() (n int, ok bool) {
+	if !r.done || r.m.err != nil {
+		return 0, false
+	}
+	return r.m.safe() - r.m.outDone, true
+}
+
 func (r *Reader) fill() {
 	if r.buf == nil {
 		r.buf = getBuf()

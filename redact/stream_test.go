@@ -166,3 +166,36 @@ func TestReaderRelease(t *testing.T) {
 		}
 	}
 }
+
+// Len states the output's length once a body smaller than BufferBytes
+// was read whole by Prefetch, and nothing for a larger, streamed body or
+// a broken one.
+func TestReaderLen(t *testing.T) {
+	p, err := Compile([]Rule{{Path: "$..ssn", Action: ActionRemove}}, nil, Options{BufferBytes: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := p.NewReader(strings.NewReader(`{"name":"Ann","ssn":"078-05-1120"}`))
+	if err := small.Prefetch(); err != nil {
+		t.Fatal(err)
+	}
+	n, ok := small.Len()
+	out, err := io.ReadAll(small)
+	if err != nil || !ok || n != len(out) || string(out) != `{"name":"Ann"}` {
+		t.Errorf("small body: Len = %d, %v; output %q (%d bytes), %v", n, ok, out, len(out), err)
+	}
+	large := p.NewReader(strings.NewReader(`{"notes":"` + strings.Repeat("x", 4096) + `"}`))
+	if err := large.Prefetch(); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := large.Len(); ok {
+		t.Errorf("a body larger than BufferBytes, not read whole: Len = %d, true", n)
+	}
+	broken := p.NewReader(strings.NewReader(`{"ssn":"078-05-1120",`))
+	if err := broken.Prefetch(); err == nil {
+		t.Fatal("a truncated body prefetched without error")
+	}
+	if n, ok := broken.Len(); ok {
+		t.Errorf("broken body: Len = %d, true", n)
+	}
+}

@@ -33,6 +33,9 @@ type server struct {
 	// bearer is the Authorization header of a valid JWT access token,
 	// or "".
 	bearer string
+	// pprof is crmgate's CPU profile URL with -pprof, and tag names
+	// the profile's file.
+	pprof, tag string
 }
 
 // pgids are the process groups whose CPU time counts as the server's.

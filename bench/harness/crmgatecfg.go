@@ -37,6 +37,7 @@ tls:
   files: {cert: %q, key: %q}
 admin:
   listen: %q
+  pprof: %t
 oidc:
   issuer: %q
   client_id: crmgate
@@ -45,7 +46,7 @@ oidc:
   ca_file: %q
 session:
   keys: ["file:%s"]
-`, e.sutAddr, cert.cert, cert.key, admin, e.idpURL, e.secrets["client-secret"], e.base(), e.caFile, e.secrets["session-key"])
+`, e.sutAddr, cert.cert, cert.key, admin, e.pprofDir != "", e.idpURL, e.secrets["client-secret"], e.base(), e.caFile, e.secrets["session-key"])
 	if o.fingerprint {
 		fmt.Fprintf(&b, "  fingerprint:\n    components: [ja4, user_agent, ip_prefix, accept_language]\n    trusted_ja4_header: %s\n", trustedJA4Header)
 	} else {
@@ -242,6 +243,9 @@ func startCrmgate(ctx context.Context, e *env, tag string, cert certSet, o stair
 	}
 	s.procs = append(s.procs, p)
 	s.metrics = "http://" + admin + "/metrics"
+	if e.pprofDir != "" {
+		s.pprof, s.tag = "http://"+admin+"/debug/pprof/profile", tag
+	}
 	if err := waitReady(ctx, p, readyTimeout, func(ctx context.Context) error { return getOK(ctx, nil, "http://"+admin+"/readyz", nil) }); err != nil {
 		e.stopServer(s)
 		return nil, err

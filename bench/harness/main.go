@@ -44,6 +44,7 @@ type options struct {
 	quick    bool
 	curves   bool
 	only     map[string]bool // configuration ids to measure; empty: all
+	pprof    string          // folder for CPU profiles of crmgate's GET 2 KB runs; "": none
 }
 
 var errUsage = errors.New("usage")
@@ -85,6 +86,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (binaries, certificates, configurations, logs)")
 	fs.Int64Var(&o.seed, "seed", 0, "seed of the order of configurations; 0: from the clock")
 	fs.BoolVar(&o.curves, "curves", true, "measure the latency points and scaling curves after the rounds")
+	fs.StringVar(&o.pprof, "pprof", "", "folder to write a CPU profile of each crmgate configuration's measured GET 2 KB run to (admin.pprof on; read with go tool pprof); empty: none")
 	only := fs.String("only", "", "comma-separated configuration ids to measure (e.g. C4,C6); empty: all")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: bench/run [-quick] [-rounds N] [flags]\n\nMeasures crmgate side by side with nginx, haproxy, Caddy, oauth2-proxy and a bare Go reverse proxy; see bench/README.md.\n\n")
@@ -176,6 +178,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		root: root, work: work,
 		bin: filepath.Join(work, "bin"), tlsDir: filepath.Join(work, "tls"), www: filepath.Join(work, "www"),
 		procs: newProcs(filepath.Join(work, "logs")),
+	}
+	if o.pprof != "" {
+		if e.pprofDir, err = filepath.Abs(o.pprof); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(e.pprofDir, 0o755); err != nil {
+			return err
+		}
 	}
 	for _, d := range []string{e.bin, e.tlsDir, e.www, e.procs.logDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -158,6 +159,10 @@ func (b *bench) wrk(ctx context.Context, s *server, w workload, conns int, d tim
 	argv := pinned(loadCPU, append(args, s.base+path)...)
 	env := []string{"OPENSSL_CONF=" + b.e.sslConf}
 
+	if s.pprof != "" && w.name == "get2k" && path == w.path && d == b.opts.duration && conns == b.opts.conns {
+		done := b.profile(ctx, s, d)
+		defer func() { <-done }()
+	}
 	m0 := mallocs(ctx, s.metrics)
 	g0, c0 := readGroups(s.pgids()), readCPUTimes()
 	out, err := b.e.procs.run(ctx, d+30*time.Second, env, argv...)
@@ -381,4 +386,36 @@ func fmtMs(usv float64) string {
 		return "—"
 	}
 	return strconv.FormatFloat(usv/1000, 'f', 2, 64) + " ms"
+}
+
+// profile fetches a CPU profile of s for most of d, in the background,
+// into the -pprof folder; the channel closes when it is written (or has
+// failed, which is logged).
+func (b *bench) profile(ctx context.Context, s *server, d time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	secs := max(1, int(d/time.Second)-1)
+	go func() {
+		defer close(done)
+		ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.pprof+"?seconds="+strconv.Itoa(secs), nil)
+		res, err := http.DefaultClient.Do(req)
+		if err == nil && res.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s", res.Status)
+		}
+		if err != nil {
+			b.logf("  profile of %s: %v", s.tag, err)
+			return
+		}
+		defer res.Body.Close()
+		f := filepath.Join(b.e.pprofDir, s.tag+"-get2k.pprof")
+		data, err := io.ReadAll(res.Body)
+		if err == nil {
+			err = os.WriteFile(f, data, 0o644)
+		}
+		if err != nil {
+			b.logf("  profile of %s: %v", s.tag, err)
+		}
+	}()
+	return done
 }

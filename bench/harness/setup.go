@@ -51,6 +51,8 @@ type env struct {
 	// the file of its public key set, served by the IdP.
 	bearerKey  *ecdsa.PrivateKey
 	bearerJWKS string
+	// pprofDir receives CPU profiles of crmgate (-pprof), or is "".
+	pprofDir string
 }
 
 // The benchmark's user at the identity provider: roles support (reads
