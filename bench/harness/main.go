@@ -80,7 +80,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each measures every configuration once, in a random order")
 	fs.BoolVar(&o.quick, "quick", false, "1 round of 1s runs, fewer workloads and curve points (a smoke test, under 3 minutes once the tools are built)")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "length of each measured run (whole seconds)")
-	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "wrk warm-up after each start (whole seconds)")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "wrk warm-up after each start (whole seconds)")
 	fs.IntVar(&o.conns, "conns", 32, "keep-alive connections of wrk and of the load generator")
 	fs.StringVar(&o.out, "out", filepath.Join("bench", "results", "latest.md"), "report file; the graphs go next to it")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work folder (binaries, certificates, configurations, logs)")
