@@ -26,7 +26,7 @@ const verifiedEntries = 4096
 // nothing here is a usable token. Safe for concurrent use.
 type verifiedTokens struct {
 	mu sync.RWMutex
-	m  map[[sha256.Size]byte]verifiedToken
+	m  map[tokenKey]verifiedToken
 }
 
 // verifiedToken is one remembered token; immutable.
@@ -36,10 +36,14 @@ type verifiedToken struct {
 	snap *keySnapshot
 }
 
-// get returns raw's entry if its issuer's key set is still the one it
-// verified with.
-func (v *verifiedTokens) get(raw string) (verifiedToken, bool) {
-	k := sha256.Sum256([]byte(raw))
+// tokenKey is what a token is remembered by.
+type tokenKey = [sha256.Size]byte
+
+func keyOf(raw string) tokenKey { return sha256.Sum256([]byte(raw)) }
+
+// get returns the entry of the token with key k if its issuer's key set
+// is still the one it verified with.
+func (v *verifiedTokens) get(k tokenKey) (verifiedToken, bool) {
 	v.mu.RLock()
 	e, ok := v.m[k]
 	v.mu.RUnlock()
@@ -49,16 +53,16 @@ func (v *verifiedTokens) get(raw string) (verifiedToken, bool) {
 	return e, true
 }
 
-// add remembers that raw, parsed as e.t, verified with e.snap.
-func (v *verifiedTokens) add(raw string, e verifiedToken) {
+// add remembers that the token with key k, parsed as e.t, verified with
+// e.snap.
+func (v *verifiedTokens) add(k tokenKey, e verifiedToken) {
 	if e.snap == nil {
 		return
 	}
-	k := sha256.Sum256([]byte(raw))
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.m == nil || len(v.m) >= verifiedEntries {
-		v.m = make(map[[sha256.Size]byte]verifiedToken, 64)
+		v.m = make(map[tokenKey]verifiedToken, 64)
 	}
 	v.m[k] = e
 }

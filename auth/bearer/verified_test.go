@@ -101,16 +101,16 @@ func TestVerifiedTokensBounded(t *testing.T) {
 	is := e.v.order[0]
 	var v verifiedTokens
 	for i := range verifiedEntries + 10 {
-		v.add(strings.Repeat("x", i+1), verifiedToken{is: is, snap: is.keys.current()})
+		v.add(keyOf(strings.Repeat("x", i+1)), verifiedToken{is: is, snap: is.keys.current()})
 		if n := v.len(); n > verifiedEntries {
 			t.Fatalf("%d entries after %d adds, want at most %d", n, i+1, verifiedEntries)
 		}
 	}
-	if _, ok := v.get(strings.Repeat("x", verifiedEntries+10)); !ok {
+	if _, ok := v.get(keyOf(strings.Repeat("x", verifiedEntries+10))); !ok {
 		t.Error("the latest token was not remembered")
 	}
-	v.add("no key set", verifiedToken{is: is})
-	if _, ok := v.get("no key set"); ok {
+	v.add(keyOf("no key set"), verifiedToken{is: is})
+	if _, ok := v.get(keyOf("no key set")); ok {
 		t.Error("a token without the key set it verified with was remembered")
 	}
 }

@@ -159,7 +159,8 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*scope.Subject, erro
 	if len(raw) > v.maxBytes {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(raw), v.maxBytes)
 	}
-	if e, ok := v.verified.get(raw); ok {
+	key := keyOf(raw)
+	if e, ok := v.verified.get(key); ok {
 		// Signed by a key of the issuer's current set, with this iss and
 		// aud: only what depends on the time is left to check.
 		return e.is.subject(e.t, v.now())
@@ -176,7 +177,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*scope.Subject, erro
 	if err != nil {
 		return nil, err
 	}
-	v.verified.add(raw, verifiedToken{is: is, t: t, snap: snap})
+	v.verified.add(key, verifiedToken{is: is, t: t, snap: snap})
 	return sub, nil
 }
 
