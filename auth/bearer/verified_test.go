@@ -3,6 +3,7 @@ package bearer
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -122,4 +123,33 @@ func splitJWT(t *testing.T, tok string) (head, payload, sig string) {
 		t.Fatalf("%q is not a compact JWS", tok)
 	}
 	return parts[0], parts[1], parts[2]
+}
+
+// Concurrent requests with remembered and new tokens while the key set is
+// fetched again (run with -race).
+func TestVerifiedTokensConcurrent(t *testing.T) {
+	t.Parallel()
+	p := newProvider(t, key("ec"))
+	e := newEnv(t, p, envOpts{refresh: 5 * time.Millisecond})
+	toks := make([]string, 4)
+	for i := range toks {
+		toks[i] = sign(t, key("ec"), e.claimsWith(func(c map[string]any) { c["jti"] = strings.Repeat("j", i+1) }), signOpts{typ: "at+jwt"})
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				if _, err := e.v.Verify(t.Context(), toks[(g+i)%len(toks)]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("Verify = %v", err)
+	}
 }
