@@ -87,13 +87,13 @@ var configurations = []configuration{
 	{"C5", "oauth2-proxy", "oauth2-proxy, OIDC session in the cookie store", startOAuth2ProxyCookie, mainWorkloads, false},
 	{"C5r", "oauth2-proxy-redis", "oauth2-proxy, OIDC session in Redis (redis-server on CPU 0)", startOAuth2ProxyRedis, mainWorkloads, false},
 	{"C6", "crmgate", "crmgate minimal: TLS, OIDC session (memory store), proxy", stairStart(stairOpts{}), mainWorkloads, true},
-	{"C7.1", "+api-keys/jwt", "C6 and API keys (file store) and JWT access tokens accepted on the routes", stairStart(stairOpts{apiKeys: true}), credWorkloads, true},
+	{"C7.1", "+api-keys/jwt", "C6 and API keys (file store) and JWT access tokens accepted on the routes", stairStart(stairOpts{apiKeys: true}), nil, true},
 	{"C7.2", "+rate-limit", "and a local rate limit on every request", stairStart(stairOpts{apiKeys: true, rateLimit: true}), nil, true},
 	{"C7.3", "+fingerprint", "and session binding on JA4, user agent, network and language", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true}), nil, true},
 	{"C7.4", "+policy", "and the embedded OPA policy (shipped rules, no redactions)", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true}), nil, true},
 	{"C7.5", "+redaction", "and the shipped views: ssn removed, card, e-mail and phone masked", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true, redact: true}), nil, true},
 	{"C7", "crmgate-full", "and the audit trail (signed file sink with spool): the full pipeline, local state", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true, redact: true, audit: true}), concat(mainWorkloads, credWorkloads, denyWorkloads), true},
-	{"C7r", "crmgate-full-redis", "C7 with sessions and rate limits in Redis (redis-server on CPU 0)", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true, redact: true, audit: true, redis: true}), concat(mainWorkloads, credWorkloads, denyWorkloads), false},
+	{"C7r", "crmgate-full-redis", "C7 with sessions and rate limits in Redis (redis-server on CPU 0)", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true, redact: true, audit: true, redis: true}), concat(mainWorkloads, denyWorkloads), false},
 	{"C8", "crmgate-opa-server", "C7.4 with every decision asked of an OPA server (opa run --server on CPU 0, loopback HTTP) instead of the embedded engine", stairStart(stairOpts{apiKeys: true, rateLimit: true, fingerprint: true, policy: true, opaServer: true}), []string{"deny403"}, false},
 }
 

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/crmgate/crmgate/bench/internal/loopback"
 	"github.com/crmgate/crmgate/secret"
@@ -69,7 +70,11 @@ func run(stdout io.Writer) error {
 	redisAddr := flag.String("redis", "", "host:port of a Redis server on loopback (its data is flushed); empty: memory store only")
 	redisCounts := flag.String("redis-counts", "1000,10000,100000", "session counts for Redis, ascending")
 	asJSON := flag.Bool("json", false, "one JSON object per line")
+	parallel := flag.Int("parallel", 1, "sign-ins in flight at once while filling a store (the store's memory is the same; Redis fills faster)")
 	flag.Parse()
+	if *parallel < 1 || *parallel > 256 {
+		return fmt.Errorf("-parallel %d: 1 to 256", *parallel)
+	}
 	mem, err := parseCounts(*counts)
 	if err != nil {
 		return err
@@ -87,7 +92,7 @@ func run(stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%-6s %9d sessions %9.1f MB (gateway %0.1f MB) in %.1fs\n", r.Store, r.Sessions, r.MB, r.GatewayMB, r.Seconds)
 	}
 	for _, n := range mem {
-		r, err := measure(n, nil)
+		r, err := measure(n, nil, *parallel)
 		if err != nil {
 			return err
 		}
@@ -99,10 +104,10 @@ func run(stdout io.Writer) error {
 	if err := loopback.Check(*redisAddr); err != nil {
 		return fmt.Errorf("-redis: %w", err)
 	}
-	client := redis.NewClient(&redis.Options{Addr: *redisAddr, PoolSize: 64})
+	client := redis.NewClient(&redis.Options{Addr: *redisAddr, PoolSize: max(64, *parallel)})
 	defer client.Close()
 	for _, n := range rc {
-		r, err := measure(n, client)
+		r, err := measure(n, client, *parallel)
 		if err != nil {
 			return err
 		}
@@ -145,8 +150,9 @@ func record(i int) *session.Record {
 	}
 }
 
-// measure creates n sessions in a fresh store and reports the memory.
-func measure(n int, client *redis.Client) (row, error) {
+// measure creates n sessions in a fresh store, parallel at a time, and
+// reports the memory.
+func measure(n int, client *redis.Client, parallel int) (row, error) {
 	ctx := context.Background()
 	before := heapMB()
 	cfg := session.Config{Keys: []secret.Ref{secret.FromValue([]byte("bench-session-key-0123456789abcdef0123456789abcdef"))}, MaxEntries: n + 1}
@@ -169,12 +175,21 @@ func measure(n int, client *redis.Client) (row, error) {
 		return row{}, err
 	}
 	start := time.Now()
-	w := &discard{h: http.Header{}}
-	for i := range n {
-		if err := m.Start(ctx, w, record(i), session.ID{}); err != nil {
-			return row{}, fmt.Errorf("session %d: %w", i, err)
-		}
-		clear(w.h)
+	var g errgroup.Group
+	for p := range parallel {
+		g.Go(func() error {
+			w := &discard{h: http.Header{}}
+			for i := p; i < n; i += parallel {
+				if err := m.Start(ctx, w, record(i), session.ID{}); err != nil {
+					return fmt.Errorf("session %d: %w", i, err)
+				}
+				clear(w.h)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return row{}, err
 	}
 	r.Seconds = time.Since(start).Seconds()
 	gw := heapMB() - before
