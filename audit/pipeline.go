@@ -264,7 +264,8 @@ func (p *Pipeline) EmitAdmitted(e Event) error {
 
 // EmitDurable records e like Emit and returns once it is durable on local
 // disk: written and fsynced by the file sink, or, when the file sink is
-// behind or failing (or there is none), by the spool. Concurrent callers
+// behind or failing (or there is none), by the spool, unless the spool's
+// sinks took it before the fsync came round. Concurrent callers
 // share fsyncs. It returns ErrRefused when the event cannot be made
 // durable, and ctx's error when ctx ends first (the event stays queued).
 func (p *Pipeline) EmitDurable(ctx context.Context, e Event) error {
