@@ -151,13 +151,9 @@ func (l *bundleLoader) loaded(ctx context.Context, src *Source, etag string) {
 func bundleClient(c BundleConfig) (*http.Client, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+		pool, err := caPool("CA file", c.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s: no PEM certificates found", c.CAFile)
+			return nil, err
 		}
 		tc.RootCAs = pool
 	}
@@ -190,4 +186,18 @@ func bundleClient(c BundleConfig) (*http.Client, error) {
 			return nil
 		},
 	}, nil
+}
+
+// caPool reads the PEM certificates of the CA file at path; label names
+// the setting in errors.
+func caPool(label, path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s %s: no PEM certificates found", label, path)
+	}
+	return pool, nil
 }
